@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install mscabm with its test dependencies (finding a Python >= 3.12) and run the whole suite:
+# ruff, then pytest. Under CI=true a missing dependency fails the suite instead of skipping.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO"
+ruff check .
+python -m pytest "$@"

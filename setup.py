@@ -1,0 +1,82 @@
+"""Build the Cython kernels in ``cext/`` as extension modules ``mscabm._<name>``.
+
+Only ``ext_modules`` live here; metadata is in ``pyproject.toml``. OpenMP is used where the
+compiler accepts ``-fopenmp`` and a serial build is made otherwise (e.g. Apple clang). No
+``-march=native`` and no fast-math: ``-ffp-contract=off`` keeps results independent of the
+compiler's multiply-add fusing (DESIGN.md, principle 7).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = Path(__file__).parent
+
+
+def _compiler_accepts_openmp() -> bool:
+    if os.environ.get("MSCABM_NO_OPENMP"):
+        return False
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "omp.c")
+        src.write_text("#include <omp.h>\nint main(void){return omp_get_max_threads()>0?0:1;}\n")
+        try:
+            done = subprocess.run(
+                [compiler, "-fopenmp", str(src), "-o", str(Path(tmp, "omp"))],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
+
+
+OPENMP = _compiler_accepts_openmp()
+compile_args = ["-O3", "-ffp-contract=off", "-fno-fast-math"]
+link_args = []
+if OPENMP:
+    compile_args.append("-fopenmp")
+    link_args.append("-fopenmp")
+if sys.platform == "win32":  # MSVC spells things differently
+    compile_args = ["/O2", "/fp:precise"] + (["/openmp"] if OPENMP else [])
+    link_args = []
+
+extensions = [
+    Extension(
+        f"mscabm._{pyx.stem}",
+        [str(pyx.relative_to(HERE))],
+        include_dirs=[np.get_include(), "cext"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+        define_macros=[
+            ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+            ("MSCABM_OPENMP", "1" if OPENMP else "0"),
+        ],
+    )
+    for pyx in sorted((HERE / "cext").glob("*.pyx"))
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        compiler_directives={
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+        compile_time_env={"OPENMP": OPENMP},
+    ),
+)
