@@ -10,13 +10,992 @@ from __future__ import annotations
 import numpy as np
 
 # ----------------------------------------------------------------------------- rng (cext/rng.pyx)
-# (section: counter-based random stream)
+# (section: counter-based random stream; its array/integer checks serve the sections below too)
+from mscabm import _rng as _rng_ext
+
+_UINT32_END = 1 << 32
+_UINT64_END = 1 << 64
+_INT64_MIN = -(1 << 63)
+_INT64_END = 1 << 63
+
+
+def _check_array(
+    name: str,
+    array: object,
+    dtype: type | np.dtype,
+    shape: tuple[int | None, ...],
+    *,
+    writeable: bool = False,
+) -> np.ndarray:
+    """Return ``array`` if it is a C-contiguous ndarray of ``dtype`` and ``shape``.
+
+    ``None`` in ``shape`` accepts any length on that axis. Raises ValueError otherwise.
+    """
+    want = np.dtype(dtype)
+    if not isinstance(array, np.ndarray):
+        raise ValueError(
+            f"{name} must be a numpy array of dtype {want.name}, got {type(array).__name__}"
+        )
+    if array.dtype != want:
+        raise ValueError(f"{name} must have dtype {want.name}, got {array.dtype.name}")
+    if array.ndim != len(shape) or any(
+        size is not None and size != got for size, got in zip(shape, array.shape, strict=False)
+    ):
+        expected = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {expected}, got {array.shape}")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+    if writeable and not array.flags.writeable:
+        raise ValueError(f"{name} is updated in place and must be writeable")
+    return array
+
+
+def _check_int(name: str, value: object, low: int, end: int) -> int:
+    """Return ``value`` as a Python int if it is an integer in ``[low, end)``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if not low <= value < end:
+        raise ValueError(f"{name} must be in [{low}, {end}), got {value}")
+    return value
+
+
+def _check_seed(seed: object) -> int:
+    """Return ``seed`` as a Python int: only ints in [0, 2**64) and numpy.uint64 are seeds."""
+    if isinstance(seed, np.uint64):
+        return int(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(
+            "seed must be a Python int in [0, 2**64) or a numpy.uint64, "
+            f"got {seed!r} ({type(seed).__name__})"
+        )
+    if not 0 <= seed < _UINT64_END:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return int(seed)
+
+
+def _check_key_scalars(
+    seed: object, step: object, purpose: object, kind: object
+) -> tuple[int, int, int, int]:
+    return (
+        _check_seed(seed),
+        _check_int("step", step, _INT64_MIN, _INT64_END),
+        _check_int("purpose", purpose, 0, _UINT32_END),
+        _check_int("kind", kind, 0, _UINT32_END),
+    )
+
+
+def hash_keys(
+    seed: int | np.uint64,
+    step: int,
+    purpose: int,
+    kind: int,
+    entity_ids: np.ndarray,
+    draw: int = 0,
+) -> np.ndarray:
+    """Return the 64-bit counter-based key of every entity for one draw index.
+
+    Parameters
+    ----------
+    seed : int or numpy.uint64
+        Run seed in [0, 2**64).
+    step : int
+        Simulation step (int64; negative values are reinterpreted as uint64).
+    purpose, kind : int
+        Purpose and entity kind codes (uint32), see :mod:`mscabm.random`.
+    entity_ids : numpy.ndarray of uint64, shape (n,)
+        Entity ids (C-contiguous).
+    draw : int, optional
+        Draw index (uint32).
+
+    Returns
+    -------
+    numpy.ndarray of uint64, shape (n,)
+        ``key(seed, step, purpose, kind, entity_ids[i], draw)`` as documented in
+        :mod:`mscabm.random`.
+    """
+    seed, step, purpose, kind = _check_key_scalars(seed, step, purpose, kind)
+    draw = _check_int("draw", draw, 0, _UINT32_END)
+    entity_ids = _check_array("entity_ids", entity_ids, np.uint64, (None,))
+    keys = np.empty(entity_ids.shape[0], dtype=np.uint64)
+    _rng_ext.hash_keys(seed, step, purpose, kind, entity_ids, draw, keys)
+    return keys
+
+
+def uniform_matrix(
+    seed: int | np.uint64,
+    step: int,
+    purpose: int,
+    kind: int,
+    entity_ids: np.ndarray,
+    n_draws: int,
+    first_draw: int = 0,
+) -> np.ndarray:
+    """Return ``n_draws`` uniforms in [0, 1) per entity; column j is draw ``first_draw + j``.
+
+    Parameters
+    ----------
+    seed, step, purpose, kind, entity_ids
+        As in :func:`hash_keys`.
+    n_draws : int
+        Number of draw indices (columns), >= 0.
+    first_draw : int, optional
+        Draw index of column 0; ``first_draw + n_draws - 1`` must fit in uint32.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n, n_draws)
+        ``(key >> 11) * 2**-53`` of each key.
+    """
+    seed, step, purpose, kind = _check_key_scalars(seed, step, purpose, kind)
+    first_draw = _check_int("first_draw", first_draw, 0, _UINT32_END)
+    n_draws = _check_int("n_draws", n_draws, 0, _UINT32_END - first_draw + 1)
+    entity_ids = _check_array("entity_ids", entity_ids, np.uint64, (None,))
+    values = np.empty((entity_ids.shape[0], n_draws), dtype=np.float64)
+    _rng_ext.uniform_matrix(
+        seed, step, purpose, kind, entity_ids, first_draw, n_draws, values.reshape(-1)
+    )
+    return values
+
+
+def uniform(
+    seed: int | np.uint64,
+    step: int,
+    purpose: int,
+    kind: int,
+    entity_ids: np.ndarray,
+    draw: int = 0,
+) -> np.ndarray:
+    """Return one uniform in [0, 1) per entity for draw index ``draw``.
+
+    Parameters
+    ----------
+    seed, step, purpose, kind, entity_ids, draw
+        As in :func:`hash_keys`.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n,)
+        ``(key >> 11) * 2**-53`` of each key.
+    """
+    return uniform_matrix(seed, step, purpose, kind, entity_ids, 1, first_draw=draw).reshape(-1)
 
 # ------------------------------------------------------------------------ rules (cext/rules.pyx)
 # (section: Hill-rule evaluation)
 
+from collections.abc import Iterable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from mscabm import _rules as _rules_ext  # noqa: E402
+
+
+def _read_only_copy(values: object, dtype: type) -> np.ndarray:
+    array = np.array(values, dtype=dtype, copy=True).reshape(-1)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRules:
+    """Behaviour rules compiled to the index arrays :func:`evaluate_rules` reads.
+
+    Rule r belongs to cell type ``rule_type[r]`` and behaviour ``rule_behaviour[r]``,
+    increases it (``rule_direction[r] == +1``) or decreases it (``-1``), and is the product
+    (AND) of the Hill terms ``rule_term_start[r]:rule_term_start[r + 1]``. Term t reads signal
+    ``term_signal[t]`` with half-max ``term_half_max[t]`` and Hill power ``term_hill_power[t]``.
+    The arrays are stored as read-only copies; validation happens in :func:`evaluate_rules`.
+
+    Attributes
+    ----------
+    rule_type, rule_behaviour : numpy.ndarray of int32, shape (n_rules,)
+    rule_direction : numpy.ndarray of int8, shape (n_rules,)
+    rule_term_start : numpy.ndarray of int32, shape (n_rules + 1,)
+    term_signal : numpy.ndarray of int32, shape (n_terms,)
+    term_half_max, term_hill_power : numpy.ndarray of float64, shape (n_terms,)
+    """
+
+    rule_type: np.ndarray
+    rule_behaviour: np.ndarray
+    rule_direction: np.ndarray
+    rule_term_start: np.ndarray
+    term_signal: np.ndarray
+    term_half_max: np.ndarray
+    term_hill_power: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name, dtype in (
+            ("rule_type", np.int32),
+            ("rule_behaviour", np.int32),
+            ("rule_direction", np.int8),
+            ("rule_term_start", np.int32),
+            ("term_signal", np.int32),
+            ("term_half_max", np.float64),
+            ("term_hill_power", np.float64),
+        ):
+            object.__setattr__(self, name, _read_only_copy(getattr(self, name), dtype))
+
+    @classmethod
+    def from_rules(
+        cls, rules: Iterable[tuple[int, int, int, Sequence[tuple[int, float, float]]]]
+    ) -> CompiledRules:
+        """Compile rules given as ``(cell_type, behaviour, direction, terms)`` tuples.
+
+        Parameters
+        ----------
+        rules : iterable of tuple
+            ``direction`` is +1 (increases) or -1 (decreases); ``terms`` is a sequence of
+            ``(signal, half_max, hill_power)``, several terms meaning "all together" (AND).
+
+        Returns
+        -------
+        CompiledRules
+            The rules in the given order.
+        """
+        rule_type, rule_behaviour, rule_direction, term_start = [], [], [], [0]
+        term_signal, term_half_max, term_hill_power = [], [], []
+        for cell_type, behaviour, direction, terms in rules:
+            rule_type.append(cell_type)
+            rule_behaviour.append(behaviour)
+            rule_direction.append(direction)
+            for signal, half_max, hill_power in terms:
+                term_signal.append(signal)
+                term_half_max.append(half_max)
+                term_hill_power.append(hill_power)
+            term_start.append(len(term_signal))
+        return cls(
+            rule_type, rule_behaviour, rule_direction, term_start,
+            term_signal, term_half_max, term_hill_power,
+        )  # fmt: skip
+
+    @property
+    def n_rules(self) -> int:
+        """Number of rules."""
+        return int(self.rule_type.shape[0])
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """Return the seven arrays in the argument order of :func:`evaluate_rules`."""
+        return (
+            self.rule_type, self.rule_behaviour, self.rule_direction, self.rule_term_start,
+            self.term_signal, self.term_half_max, self.term_hill_power,
+        )  # fmt: skip
+
+    def evaluate(
+        self,
+        signals: np.ndarray,
+        cell_type: np.ndarray,
+        base: np.ndarray,
+        saturation_up: np.ndarray,
+        saturation_down: np.ndarray,
+    ) -> np.ndarray:
+        """Evaluate the rules for every cell; see :func:`evaluate_rules`.
+
+        Parameters
+        ----------
+        signals, cell_type, base, saturation_up, saturation_down
+            As in :func:`evaluate_rules`.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (n_cells, n_behaviours)
+            Behaviour values per cell.
+        """
+        return evaluate_rules(
+            signals, cell_type, base, saturation_up, saturation_down, *self.arrays()
+        )
+
+
+def evaluate_rules(
+    signals: np.ndarray,
+    cell_type: np.ndarray,
+    base: np.ndarray,
+    saturation_up: np.ndarray,
+    saturation_down: np.ndarray,
+    rule_type: np.ndarray,
+    rule_behaviour: np.ndarray,
+    rule_direction: np.ndarray,
+    rule_term_start: np.ndarray,
+    term_signal: np.ndarray,
+    term_half_max: np.ndarray,
+    term_hill_power: np.ndarray,
+) -> np.ndarray:
+    """Evaluate Hill rules: behaviour values of every cell (DESIGN.md, principle 5).
+
+    For cell i of type t and behaviour j, with ``H`` of a rule the product of its terms
+    ``s**n / (K**n + s**n)`` (``s <= 0`` gives 0; ``s = +inf`` gives 1)::
+
+        U = 1 - prod(1 - H) over the increasing rules of (t, j)
+        D = 1 - prod(1 - H) over the decreasing rules of (t, j)
+        b = base[t, j] + (saturation_up[t, j] - base[t, j]) * U
+        b = b + (saturation_down[t, j] - b) * D
+
+    A behaviour with no rule for type t takes ``base[t, j]``. Rules may come in any order.
+
+    Parameters
+    ----------
+    signals : numpy.ndarray of float64, shape (n_cells, n_signals)
+        Signal values per cell, C-order (a raveled 1-D array of n_cells * n_signals values is
+        accepted when n_cells > 0). NaN is rejected.
+    cell_type : numpy.ndarray of int32, shape (n_cells,)
+        Type code of each cell, in [0, n_types).
+    base, saturation_up, saturation_down : numpy.ndarray of float64, shape (n_types, n_behaviours)
+        Base value and the saturation values of increasing and decreasing rules.
+    rule_type, rule_behaviour : numpy.ndarray of int32, shape (n_rules,)
+        Cell type and behaviour of each rule.
+    rule_direction : numpy.ndarray of int8, shape (n_rules,)
+        +1 (increases) or -1 (decreases).
+    rule_term_start : numpy.ndarray of int32, shape (n_rules + 1,)
+        CSR offsets of each rule's terms; every rule has at least one term.
+    term_signal : numpy.ndarray of int32, shape (n_terms,)
+        Signal column of each term.
+    term_half_max : numpy.ndarray of float64, shape (n_terms,)
+        Half-max K > 0 of each term.
+    term_hill_power : numpy.ndarray of float64, shape (n_terms,)
+        Hill power n >= 0 of each term (n = 0 gives H = 1/2 for any s > 0).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_cells, n_behaviours)
+        Behaviour values.
+
+    Raises
+    ------
+    ValueError
+        On a wrong dtype, shape, contiguity or an out-of-range value.
+    """
+    base = _check_array("base", base, np.float64, (None, None))
+    n_types, n_behaviours = base.shape
+    saturation_up = _check_array(
+        "saturation_up", saturation_up, np.float64, (n_types, n_behaviours)
+    )
+    saturation_down = _check_array(
+        "saturation_down", saturation_down, np.float64, (n_types, n_behaviours)
+    )
+    for name, table in (("base", base), ("saturation_up", saturation_up),
+                        ("saturation_down", saturation_down)):  # fmt: skip
+        if not np.all(np.isfinite(table)):
+            raise ValueError(f"{name} must be finite")
+    cell_type = _check_array("cell_type", cell_type, np.int32, (None,))
+    n_cells = cell_type.shape[0]
+    if n_cells and (cell_type.min() < 0 or cell_type.max() >= n_types):
+        raise ValueError(f"cell_type must be in [0, {n_types}) (rows of base)")
+    signal_columns_known = True
+    if isinstance(signals, np.ndarray) and signals.ndim == 1:
+        if n_cells == 0 and signals.size == 0:  # no cells: the raveled width is unknowable
+            signals, signal_columns_known = signals.reshape(0, 0), False
+        elif n_cells == 0 or signals.size % n_cells:
+            raise ValueError(
+                f"raveled signals has {signals.size} values, not a multiple of {n_cells} cells"
+            )
+        else:
+            signals = signals.reshape(n_cells, signals.size // n_cells)
+    signals = _check_array("signals", signals, np.float64, (n_cells, None))
+    n_signals = signals.shape[1]
+    if np.isnan(signals).any():
+        raise ValueError("signals must not contain NaN")
+
+    rule_type = _check_array("rule_type", rule_type, np.int32, (None,))
+    n_rules = rule_type.shape[0]
+    rule_behaviour = _check_array("rule_behaviour", rule_behaviour, np.int32, (n_rules,))
+    rule_direction = _check_array("rule_direction", rule_direction, np.int8, (n_rules,))
+    rule_term_start = _check_array("rule_term_start", rule_term_start, np.int32, (n_rules + 1,))
+    term_signal = _check_array("term_signal", term_signal, np.int32, (None,))
+    n_terms = term_signal.shape[0]
+    term_half_max = _check_array("term_half_max", term_half_max, np.float64, (n_terms,))
+    term_hill_power = _check_array("term_hill_power", term_hill_power, np.float64, (n_terms,))
+    if n_rules:
+        if rule_type.min() < 0 or rule_type.max() >= n_types:
+            raise ValueError(f"rule_type must be in [0, {n_types})")
+        if rule_behaviour.min() < 0 or rule_behaviour.max() >= n_behaviours:
+            raise ValueError(f"rule_behaviour must be in [0, {n_behaviours})")
+        if not np.all(np.abs(rule_direction) == 1):
+            raise ValueError("rule_direction must be +1 (increases) or -1 (decreases)")
+    if rule_term_start[0] != 0 or rule_term_start[-1] != n_terms:
+        raise ValueError(f"rule_term_start must start at 0 and end at n_terms = {n_terms}")
+    if np.any(np.diff(rule_term_start) < 1):
+        raise ValueError("every rule needs at least one term (rule_term_start strictly increasing)")
+    if n_terms:
+        if term_signal.min() < 0 or (signal_columns_known and term_signal.max() >= n_signals):
+            raise ValueError(f"term_signal must be in [0, {n_signals}) (columns of signals)")
+        if not np.all((term_half_max > 0) & np.isfinite(term_half_max)):
+            raise ValueError("term_half_max must be finite and > 0")
+        if not np.all((term_hill_power >= 0) & np.isfinite(term_hill_power)):
+            raise ValueError("term_hill_power must be finite and >= 0")
+
+    group = rule_type.astype(np.int64) * n_behaviours + rule_behaviour
+    rule_order = np.argsort(group, kind="stable").astype(np.int64)
+    group_start = np.zeros(n_types * n_behaviours + 1, dtype=np.int64)
+    np.cumsum(np.bincount(group, minlength=n_types * n_behaviours), out=group_start[1:])
+    values = np.empty((n_cells, n_behaviours), dtype=np.float64)
+    _rules_ext.evaluate_rules(
+        signals.reshape(-1), n_signals, cell_type,
+        base.reshape(-1), saturation_up.reshape(-1), saturation_down.reshape(-1), n_behaviours,
+        group_start, rule_order, rule_direction, rule_term_start,
+        term_signal, term_half_max, term_hill_power, values.reshape(-1),
+    )  # fmt: skip
+    return values
+
 # -------------------------------------------------------------------- lattice (cext/lattice.pyx)
 # (section: column stacks, rasterisation, moves with exclusion, neighbour counts)
 
+from mscabm import _lattice as _lattice_ext  # noqa: E402
+
+
+def _check_column_csr(col_start: object, rows: object, n_rows_total: int) -> tuple:
+    """Check CSR offsets and row lists of column stacks; return (col_start, rows, n_columns)."""
+    col_start = _check_array("col_start", col_start, np.int64, (None,))
+    if col_start.shape[0] < 1:
+        raise ValueError("col_start must have n_columns + 1 >= 1 entries")
+    rows = _check_array("rows", rows, np.int64, (None,))
+    if col_start[0] != 0 or col_start[-1] != rows.shape[0] or np.any(np.diff(col_start) < 0):
+        raise ValueError(
+            f"col_start must be non-decreasing from 0 to len(rows) = {rows.shape[0]}"
+        )
+    if rows.shape[0]:
+        if rows.min() < 0 or rows.max() >= n_rows_total:
+            raise ValueError(f"rows must be in [0, {n_rows_total}) (rows of the cell table)")
+        if np.bincount(rows, minlength=n_rows_total).max() > 1:
+            raise ValueError("rows must not list a cell twice")
+    return col_start, rows, col_start.shape[0] - 1
+
+
+def stack_order(
+    column: np.ndarray, key: np.ndarray, n_columns: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sort cells by column, then by ``key`` within a column (stable).
+
+    Parameters
+    ----------
+    column : numpy.ndarray of int64, shape (n,)
+        Column index of each cell row, in [0, n_columns).
+    key : numpy.ndarray of float64, shape (n,)
+        Order within a column (e.g. the bottom height); ties keep row order. NaN is rejected.
+    n_columns : int
+        Number of lateral columns.
+
+    Returns
+    -------
+    rows : numpy.ndarray of int64, shape (n,)
+        Row indices, by column, then by key, then by row.
+    col_start : numpy.ndarray of int64, shape (n_columns + 1,)
+        CSR offsets: column c holds ``rows[col_start[c]:col_start[c + 1]]``.
+    """
+    column = _check_array("column", column, np.int64, (None,))
+    n = column.shape[0]
+    key = _check_array("key", key, np.float64, (n,))
+    n_columns = _check_int("n_columns", n_columns, 0, _INT64_END)
+    if n and (column.min() < 0 or column.max() >= n_columns):
+        raise ValueError(f"column must be in [0, {n_columns})")
+    if np.isnan(key).any():
+        raise ValueError("key must not contain NaN")
+    rows = np.empty(n, dtype=np.int64)
+    col_start = np.zeros(n_columns + 1, dtype=np.int64)
+    cursor = np.empty(n_columns, dtype=np.int64)
+    buffer = np.empty(n, dtype=np.int64)
+    _lattice_ext.stack_order(column, key, rows, col_start, cursor, buffer)
+    return rows, col_start
+
+
+def stack_columns(
+    col_start: np.ndarray, rows: np.ndarray, height_um: np.ndarray, bm_height_um: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stack each column's cells bottom-to-top on the basement membrane.
+
+    The first cell of column c starts at ``bm_height_um[c]``; each next cell starts where the
+    previous one ends (bottom + height, added in stack order).
+
+    Parameters
+    ----------
+    col_start : numpy.ndarray of int64, shape (n_columns + 1,)
+        CSR offsets into ``rows`` (see :func:`stack_order`).
+    rows : numpy.ndarray of int64, shape (n,)
+        Cell rows by column, bottom to top; each row at most once.
+    height_um : numpy.ndarray of float64, shape (n_rows_total,)
+        Height of every cell row (finite, >= 0).
+    bm_height_um : numpy.ndarray of float64, shape (n_columns,)
+        Basement-membrane height of each column above the bottom of the grid.
+
+    Returns
+    -------
+    z_bottom_um : numpy.ndarray of float64, shape (n_rows_total,)
+        Bottom height of each listed row; 0 for rows not listed.
+    column_top_um : numpy.ndarray of float64, shape (n_columns,)
+        Top of each column's stack (the membrane height for an empty column).
+    """
+    height_um = _check_array("height_um", height_um, np.float64, (None,))
+    n_rows_total = height_um.shape[0]
+    col_start, rows, n_columns = _check_column_csr(col_start, rows, n_rows_total)
+    bm_height_um = _check_array("bm_height_um", bm_height_um, np.float64, (n_columns,))
+    if not np.all(np.isfinite(height_um) & (height_um >= 0)):
+        raise ValueError("height_um must be finite and >= 0")
+    if not np.all(np.isfinite(bm_height_um)):
+        raise ValueError("bm_height_um must be finite")
+    z_bottom_um = np.zeros(n_rows_total, dtype=np.float64)
+    column_top_um = np.empty(n_columns, dtype=np.float64)
+    _lattice_ext.stack_columns(col_start, rows, height_um, bm_height_um, z_bottom_um, column_top_um)
+    return z_bottom_um, column_top_um
+
+
+def rasterize_columns(
+    col_start: np.ndarray,
+    rows: np.ndarray,
+    z_bottom_um: np.ndarray,
+    height_um: np.ndarray,
+    code: np.ndarray,
+    voxel_um: float,
+    n_z: int,
+    tissue: np.ndarray,
+    owner: np.ndarray,
+) -> int:
+    """Paint column stacks into a voxel layer (in place).
+
+    Voxel k of column c (raveled index ``k * n_columns + c``) gets the code and row of the cell
+    whose ``[z_bottom, z_bottom + height)`` holds the voxel centre ``(k + 0.5) * voxel_um``.
+    Voxels no cell covers are left as they are; parts above the grid are ignored.
+
+    Parameters
+    ----------
+    col_start, rows
+        Column stacks, as in :func:`stack_columns`.
+    z_bottom_um, height_um : numpy.ndarray of float64, shape (n_rows_total,)
+        Bottom and height of every cell row (finite; heights >= 0).
+    code : numpy.ndarray of uint8, shape (n_rows_total,)
+        Tissue code of every cell row.
+    voxel_um : float
+        Voxel edge length (> 0).
+    n_z : int
+        Number of voxel layers.
+    tissue : numpy.ndarray of uint8, shape (n_z * n_columns,)
+        Tissue layer, updated in place.
+    owner : numpy.ndarray of int64, shape (n_z * n_columns,)
+        Cell row of each voxel, updated in place.
+
+    Returns
+    -------
+    int
+        Number of cells whose top lies above the grid (``> n_z * voxel_um``); the caller
+        decides whether that is an error.
+    """
+    z_bottom_um = _check_array("z_bottom_um", z_bottom_um, np.float64, (None,))
+    n_rows_total = z_bottom_um.shape[0]
+    height_um = _check_array("height_um", height_um, np.float64, (n_rows_total,))
+    code = _check_array("code", code, np.uint8, (n_rows_total,))
+    col_start, rows, n_columns = _check_column_csr(col_start, rows, n_rows_total)
+    n_z = _check_int("n_z", n_z, 0, _INT64_END)
+    voxel_um = float(voxel_um)
+    if not (np.isfinite(voxel_um) and voxel_um > 0):
+        raise ValueError(f"voxel_um must be finite and > 0, got {voxel_um}")
+    tissue = _check_array("tissue", tissue, np.uint8, (n_z * n_columns,), writeable=True)
+    owner = _check_array("owner", owner, np.int64, (n_z * n_columns,), writeable=True)
+    if not np.all(np.isfinite(z_bottom_um)):
+        raise ValueError("z_bottom_um must be finite")
+    if not np.all(np.isfinite(height_um) & (height_um >= 0)):
+        raise ValueError("height_um must be finite and >= 0")
+    return int(
+        _lattice_ext.rasterize_columns(
+            col_start, rows, z_bottom_um, height_um, code, voxel_um, n_z, tissue, owner
+        )
+    )
+
+
+def move_with_exclusion(
+    order: np.ndarray,
+    from_voxel: np.ndarray,
+    to_voxel: np.ndarray,
+    occupancy: np.ndarray,
+    capacity: np.ndarray,
+) -> np.ndarray:
+    """Apply moves one at a time in ``order``; a move succeeds when its target has room.
+
+    Move ``order[q]`` is processed q-th. It is accepted when
+    ``occupancy[to] < capacity[to]``; then ``occupancy[from] -= 1`` (skipped when
+    ``from_voxel < 0``, a cell entering the lattice) and ``occupancy[to] += 1``. The order must
+    come from a hash permutation (:meth:`mscabm.random.RandomStream.permutation`), never from
+    thread scheduling.
+
+    Parameters
+    ----------
+    order : numpy.ndarray of int64, shape (m,)
+        A permutation of ``range(m)``.
+    from_voxel : numpy.ndarray of int64, shape (m,)
+        Source voxel of each move, in [-1, n_voxels).
+    to_voxel : numpy.ndarray of int64, shape (m,)
+        Target voxel of each move, in [0, n_voxels).
+    occupancy : numpy.ndarray of int32, shape (n_voxels,)
+        Occupants per voxel, updated in place.
+    capacity : numpy.ndarray of int32, shape (n_voxels,)
+        Capacity per voxel.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (m,)
+        1 where move i was accepted (indexed by move, not by position in ``order``).
+    """
+    order = _check_array("order", order, np.int64, (None,))
+    m = order.shape[0]
+    from_voxel = _check_array("from_voxel", from_voxel, np.int64, (m,))
+    to_voxel = _check_array("to_voxel", to_voxel, np.int64, (m,))
+    occupancy = _check_array("occupancy", occupancy, np.int32, (None,), writeable=True)
+    n_voxels = occupancy.shape[0]
+    capacity = _check_array("capacity", capacity, np.int32, (n_voxels,))
+    if m:
+        if order.min() < 0 or order.max() >= m or np.bincount(order, minlength=m).max() != 1:
+            raise ValueError(f"order must be a permutation of range({m})")
+        if from_voxel.min() < -1 or from_voxel.max() >= n_voxels:
+            raise ValueError(f"from_voxel must be in [-1, {n_voxels})")
+        if to_voxel.min() < 0 or to_voxel.max() >= n_voxels:
+            raise ValueError(f"to_voxel must be in [0, {n_voxels})")
+    accepted = np.zeros(m, dtype=np.uint8)
+    _lattice_ext.move_with_exclusion(order, from_voxel, to_voxel, occupancy, capacity, accepted)
+    return accepted
+
+
+def neighbour_count(
+    values: np.ndarray, padded_index: np.ndarray, offsets: np.ndarray
+) -> np.ndarray:
+    """Sum ``values`` over the neighbour offsets around each query voxel.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of int32, shape (n_padded,)
+        A raveled padded layer (ghosts filled by :meth:`mscabm.grid.Grid.pad`).
+    padded_index : numpy.ndarray of int64, shape (q,)
+        Query voxels as padded raveled indices (:meth:`mscabm.grid.Grid.padded_index`).
+    offsets : numpy.ndarray of int64, shape (k,)
+        Offsets on the padded raveled array (:meth:`mscabm.grid.Grid.offsets`).
+
+    Returns
+    -------
+    numpy.ndarray of int32, shape (q,)
+        ``sum(values[padded_index[i] + offsets])`` for each query.
+    """
+    values = _check_array("values", values, np.int32, (None,))
+    padded_index = _check_array("padded_index", padded_index, np.int64, (None,))
+    offsets = _check_array("offsets", offsets, np.int64, (None,))
+    if padded_index.shape[0] and offsets.shape[0] and (
+        padded_index.min() + offsets.min() < 0
+        or padded_index.max() + offsets.max() >= values.shape[0]
+    ):
+        raise ValueError(
+            "padded_index + offsets reaches outside values: query the interior of a padded "
+            "array (Grid.padded_index) with offsets of one ghost layer (Grid.offsets)"
+        )
+    counts = np.empty(padded_index.shape[0], dtype=np.int32)
+    _lattice_ext.neighbour_count(values, padded_index, offsets, counts)
+    return counts
+
 # ---------------------------------------------------------------------- fields (cext/fields.pyx)
 # (section: diffusion-decay operator and tridiagonal solves)
+#
+# Layout shared by these wrappers: many fields on one grid padded by one ghost voxel per side,
+# raveled to ``(n_fields, padded_size)``; ``offsets`` holds one positive neighbour offset per
+# axis, ``run_starts`` the raveled starts of the interior runs (each ``run_length`` voxels long
+# along the last axis); ``face_weight[f, k, v]`` is the weight of the face between voxels ``v``
+# and ``v + offsets[k]``. ``active`` (uint8 per field, default all ones) lets converged fields
+# skip the work. Reductions are per field in a fixed order, independent of the thread count.
+
+from mscabm import _fields as _fields_ext  # noqa: E402
+
+
+def _fields_array(
+    name: str, array: object, shape: tuple[int | None, ...], dtype: type = np.float64
+) -> np.ndarray:
+    """Return ``array`` if it is a C-contiguous ndarray of ``dtype`` and ``shape``."""
+    want = np.dtype(dtype)
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array of dtype {want.name}")
+    if array.dtype != want:
+        raise ValueError(f"{name} must have dtype {want.name}, got {array.dtype.name}")
+    if array.ndim != len(shape) or any(
+        size is not None and size != got for size, got in zip(shape, array.shape, strict=True)
+    ):
+        expected = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {expected}, got {array.shape}")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+    return array
+
+
+def _fields_writeable(name: str, array: np.ndarray) -> None:
+    if not array.flags.writeable:
+        raise ValueError(f"{name} is updated in place and must be writeable")
+
+
+def _fields_active(active: np.ndarray | None, n_fields: int) -> np.ndarray:
+    if active is None:
+        return np.ones(n_fields, dtype=np.uint8)
+    return _fields_array("active", active, (n_fields,), np.uint8)
+
+
+def _fields_layout(
+    padded_size: int, offsets: np.ndarray, run_starts: np.ndarray, run_length: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Check the offset and run tables so that every neighbour index stays inside a field."""
+    offsets = _fields_array("offsets", offsets, (None,), np.int64)
+    run_starts = _fields_array("run_starts", run_starts, (None,), np.int64)
+    if isinstance(run_length, bool) or not isinstance(run_length, int | np.integer):
+        raise ValueError(f"run_length must be an integer, got {run_length!r}")
+    run_length = int(run_length)
+    if run_length < 1 or offsets.size == 0 or run_starts.size == 0:
+        raise ValueError("run_length, offsets and run_starts must be non-empty")
+    if offsets.min() < 1:
+        raise ValueError("offsets must be positive (one per axis, the + direction)")
+    reach = int(offsets.max())
+    if run_starts.min() - reach < 0 or run_starts.max() + run_length - 1 + reach >= padded_size:
+        raise ValueError(
+            "run_starts/offsets reach outside the padded field: every interior voxel needs "
+            "both neighbours along every axis inside the padded grid"
+        )
+    return offsets, run_starts, run_length
+
+
+def field_operator_apply(
+    x: np.ndarray,
+    diagonal: np.ndarray,
+    face_weight: np.ndarray,
+    offsets: np.ndarray,
+    run_starts: np.ndarray,
+    run_length: int,
+    active: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the diffusion-decay operator ``A`` to many padded fields.
+
+    ``(A x)[v] = diagonal[v] x[v] - sum_k (w_k[v] x[v + o_k] + w_k[v - o_k] x[v - o_k])``
+    on the interior voxels; ghost voxels of ``out`` are left as they are.
+
+    Parameters
+    ----------
+    x, diagonal : ndarray, float64, shape (n_fields, padded_size)
+        Values (ghost voxels must be finite) and the diagonal of ``A``.
+    face_weight : ndarray, float64, shape (n_fields, ndim, padded_size)
+        Weight of the face between ``v`` and ``v + offsets[k]``.
+    offsets, run_starts : ndarray, int64
+        Neighbour offsets (one per axis) and interior run starts in the padded raveled grid.
+    run_length : int
+        Length of each interior run.
+    active : ndarray, uint8, shape (n_fields,), optional
+        Fields to compute (others are skipped and get a zero dot product).
+    out : ndarray, float64, shape (n_fields, padded_size), optional
+        Output buffer (allocated as zeros when omitted).
+
+    Returns
+    -------
+    out : ndarray
+        ``A x`` on the interior.
+    x_dot_ax : ndarray, float64, shape (n_fields,)
+        ``x . (A x)`` per field, summed over interior voxels in a fixed order.
+    """
+    x = _fields_array("x", x, (None, None))
+    n_fields, padded_size = x.shape
+    diagonal = _fields_array("diagonal", diagonal, (n_fields, padded_size))
+    offsets, run_starts, run_length = _fields_layout(padded_size, offsets, run_starts, run_length)
+    face_weight = _fields_array("face_weight", face_weight, (n_fields, offsets.size, padded_size))
+    active = _fields_active(active, n_fields)
+    if out is None:
+        out = np.zeros_like(x)
+    else:
+        out = _fields_array("out", out, (n_fields, padded_size))
+        _fields_writeable("out", out)
+    partials = np.empty(n_fields * run_starts.size)
+    x_dot_ax = np.empty(n_fields)
+    _fields_ext.operator_apply(
+        x.ravel(), diagonal.ravel(), face_weight.ravel(), offsets, run_starts, run_length,
+        n_fields, active, out.ravel(), partials, x_dot_ax,
+    )  # fmt: skip
+    return out, x_dot_ax
+
+
+def field_dot(
+    a: np.ndarray,
+    b: np.ndarray,
+    run_starts: np.ndarray,
+    run_length: int,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-field dot product over the interior voxels, in a fixed order.
+
+    Parameters
+    ----------
+    a, b : ndarray, float64, shape (n_fields, padded_size)
+        Padded raveled fields.
+    run_starts : ndarray, int64
+        Interior run starts in the padded raveled grid.
+    run_length : int
+        Length of each interior run.
+    active : ndarray, uint8, shape (n_fields,), optional
+        Fields to compute (others give 0).
+
+    Returns
+    -------
+    ndarray, float64, shape (n_fields,)
+        ``sum(a * b)`` over the interior of each field.
+    """
+    a = _fields_array("a", a, (None, None))
+    n_fields, padded_size = a.shape
+    b = _fields_array("b", b, (n_fields, padded_size))
+    _, run_starts, run_length = _fields_layout(
+        padded_size, np.ones(1, dtype=np.int64), run_starts, run_length
+    )
+    active = _fields_active(active, n_fields)
+    partials = np.empty(n_fields * run_starts.size)
+    dot = np.empty(n_fields)
+    _fields_ext.fields_dot(
+        a.ravel(), b.ravel(), run_starts, run_length, n_fields, active, partials, dot
+    )
+    return dot
+
+
+def field_cg_update(
+    x: np.ndarray,
+    residual: np.ndarray,
+    direction: np.ndarray,
+    a_direction: np.ndarray,
+    alpha: np.ndarray,
+    run_starts: np.ndarray,
+    run_length: int,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """Conjugate-gradient update in place: ``x += alpha p`` and ``r -= alpha (A p)`` per field.
+
+    Parameters
+    ----------
+    x, residual : ndarray, float64, shape (n_fields, padded_size)
+        Updated in place on the interior of active fields.
+    direction, a_direction : ndarray, float64, shape (n_fields, padded_size)
+        Search direction ``p`` and ``A p``.
+    alpha : ndarray, float64, shape (n_fields,)
+        Step length per field.
+    run_starts : ndarray, int64
+        Interior run starts in the padded raveled grid.
+    run_length : int
+        Length of each interior run.
+    active : ndarray, uint8, shape (n_fields,), optional
+        Fields to update (others are untouched and give 0).
+
+    Returns
+    -------
+    ndarray, float64, shape (n_fields,)
+        Squared residual norm per field after the update, summed in a fixed order.
+    """
+    x = _fields_array("x", x, (None, None))
+    n_fields, padded_size = x.shape
+    residual = _fields_array("residual", residual, (n_fields, padded_size))
+    direction = _fields_array("direction", direction, (n_fields, padded_size))
+    a_direction = _fields_array("a_direction", a_direction, (n_fields, padded_size))
+    alpha = _fields_array("alpha", alpha, (n_fields,))
+    _fields_writeable("x", x)
+    _fields_writeable("residual", residual)
+    _, run_starts, run_length = _fields_layout(
+        padded_size, np.ones(1, dtype=np.int64), run_starts, run_length
+    )
+    active = _fields_active(active, n_fields)
+    partials = np.empty(n_fields * run_starts.size)
+    residual_sq = np.empty(n_fields)
+    _fields_ext.cg_update(
+        x.ravel(), residual.ravel(), direction.ravel(), a_direction.ravel(), alpha, run_starts,
+        run_length, n_fields, active, partials, residual_sq,
+    )  # fmt: skip
+    return residual_sq
+
+
+def field_cg_direction(
+    preconditioned: np.ndarray,
+    direction: np.ndarray,
+    beta: np.ndarray,
+    run_starts: np.ndarray,
+    run_length: int,
+    active: np.ndarray | None = None,
+) -> None:
+    """Set the new search direction in place: ``p = z + beta p`` on active fields.
+
+    Parameters
+    ----------
+    preconditioned : ndarray, float64, shape (n_fields, padded_size)
+        Preconditioned residual ``z``.
+    direction : ndarray, float64, shape (n_fields, padded_size)
+        Search direction ``p``, updated in place.
+    beta : ndarray, float64, shape (n_fields,)
+        Weight of the previous direction per field.
+    run_starts : ndarray, int64
+        Interior run starts in the padded raveled grid.
+    run_length : int
+        Length of each interior run.
+    active : ndarray, uint8, shape (n_fields,), optional
+        Fields to update.
+    """
+    direction = _fields_array("direction", direction, (None, None))
+    n_fields, padded_size = direction.shape
+    preconditioned = _fields_array("preconditioned", preconditioned, (n_fields, padded_size))
+    beta = _fields_array("beta", beta, (n_fields,))
+    _fields_writeable("direction", direction)
+    _, run_starts, run_length = _fields_layout(
+        padded_size, np.ones(1, dtype=np.int64), run_starts, run_length
+    )
+    active = _fields_active(active, n_fields)
+    _fields_ext.cg_direction(
+        preconditioned.ravel(), direction.ravel(), beta, run_starts, run_length, n_fields, active
+    )
+
+
+def tridiagonal_factor(lower: np.ndarray, diagonal: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Thomas factorisation of a batch of tridiagonal systems sharing off-diagonals per lane.
+
+    Parameters
+    ----------
+    lower, upper : ndarray, float64, shape (n_batch, n_rows)
+        ``lower[b, z]`` multiplies unknown ``z - 1`` in row ``z`` (``lower[b, 0]`` unused) and
+        ``upper[b, z]`` unknown ``z + 1`` (``upper[b, -1]`` unused); shared by all lanes.
+    diagonal : ndarray, float64, shape (n_batch, n_rows, n_lanes)
+        Diagonal of each of the ``n_batch * n_lanes`` systems. Pivots must not vanish
+        (diagonal dominance guarantees it).
+
+    Returns
+    -------
+    ndarray, float64, shape (n_batch, n_rows, n_lanes)
+        Inverse pivots, ``1 / (diagonal[z] - lower[z] upper[z - 1] inv_pivot[z - 1])``.
+    """
+    diagonal = _fields_array("diagonal", diagonal, (None, None, None))
+    n_batch, n_rows, n_lanes = diagonal.shape
+    lower = _fields_array("lower", lower, (n_batch, n_rows))
+    upper = _fields_array("upper", upper, (n_batch, n_rows))
+    inv_pivot = np.empty_like(diagonal)
+    _fields_ext.tridiagonal_factor(
+        lower.ravel(), diagonal.ravel(), upper.ravel(), n_batch, n_rows, n_lanes,
+        inv_pivot.ravel(),
+    )  # fmt: skip
+    if not np.all(np.isfinite(inv_pivot)):
+        raise ValueError("tridiagonal_factor: a pivot vanished (the systems are singular)")
+    return inv_pivot
+
+
+def tridiagonal_solve(
+    lower: np.ndarray,
+    upper: np.ndarray,
+    inv_pivot: np.ndarray,
+    rhs: np.ndarray,
+    active: np.ndarray | None = None,
+) -> None:
+    """Solve factored tridiagonal systems in place (``rhs`` becomes the solution).
+
+    Parameters
+    ----------
+    lower, upper : ndarray, float64, shape (n_batch, n_rows)
+        Off-diagonals as given to :func:`tridiagonal_factor`.
+    inv_pivot : ndarray, float64, shape (n_batch, n_rows, n_lanes)
+        Output of :func:`tridiagonal_factor`.
+    rhs : ndarray, float64, shape (n_batch, n_rows, n_lanes)
+        Right-hand sides, overwritten with the solutions.
+    active : ndarray, uint8, shape (n_batch,), optional
+        Batches to solve (others are left untouched).
+    """
+    inv_pivot = _fields_array("inv_pivot", inv_pivot, (None, None, None))
+    n_batch, n_rows, n_lanes = inv_pivot.shape
+    lower = _fields_array("lower", lower, (n_batch, n_rows))
+    upper = _fields_array("upper", upper, (n_batch, n_rows))
+    rhs = _fields_array("rhs", rhs, (n_batch, n_rows, n_lanes))
+    _fields_writeable("rhs", rhs)
+    active = _fields_active(active, n_batch)
+    _fields_ext.tridiagonal_solve(
+        lower.ravel(), upper.ravel(), inv_pivot.ravel(), rhs.ravel(), n_batch, n_rows, n_lanes,
+        active,
+    )  # fmt: skip

@@ -12,8 +12,318 @@ import numpy as np
 
 # ------------------------------------------------------------------------------------------ rng
 
+_GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX_MULTIPLIER_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_MULTIPLIER_2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64_mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser, elementwise on a uint64 array (wraps modulo 2**64)."""
+    z = z + _GOLDEN_GAMMA
+    z = (z ^ (z >> np.uint64(30))) * _MIX_MULTIPLIER_1
+    z = (z ^ (z >> np.uint64(27))) * _MIX_MULTIPLIER_2
+    return z ^ (z >> np.uint64(31))
+
+
+def _key_chain(seed, step, purpose, kind, entity_ids, draws) -> np.ndarray:
+    """Keys for ids (n,) against draw indices broadcast as (n, d); arrays all the way."""
+    word = np.array([int(seed)], dtype=np.uint64)
+    key = _splitmix64_mix(word)
+    key = _splitmix64_mix(key ^ np.array([int(step) % (1 << 64)], dtype=np.uint64))
+    purpose_kind = (int(purpose) << 32) | int(kind)
+    key = _splitmix64_mix(key ^ np.array([purpose_kind], dtype=np.uint64))
+    per_entity = _splitmix64_mix(key ^ np.asarray(entity_ids, dtype=np.uint64))
+    return _splitmix64_mix(per_entity[:, None] ^ np.asarray(draws, dtype=np.uint64)[None, :])
+
+
+def hash_keys(seed, step, purpose, kind, entity_ids, draw=0) -> np.ndarray:
+    """Twin of :func:`mscabm._kernels.hash_keys`."""
+    return _key_chain(seed, step, purpose, kind, entity_ids, [draw])[:, 0]
+
+
+def uniform_matrix(seed, step, purpose, kind, entity_ids, n_draws, first_draw=0) -> np.ndarray:
+    """Twin of :func:`mscabm._kernels.uniform_matrix`."""
+    draws = np.arange(first_draw, first_draw + n_draws, dtype=np.uint64)
+    keys = _key_chain(seed, step, purpose, kind, entity_ids, draws)
+    return np.ldexp((keys >> np.uint64(11)).astype(np.float64), -53)
+
+
+def uniform(seed, step, purpose, kind, entity_ids, draw=0) -> np.ndarray:
+    """Twin of :func:`mscabm._kernels.uniform`."""
+    keys = hash_keys(seed, step, purpose, kind, entity_ids, draw)
+    return np.ldexp((keys >> np.uint64(11)).astype(np.float64), -53)
+
+
 # ---------------------------------------------------------------------------------------- rules
+
+def evaluate_rules(
+    signals, cell_type, base, saturation_up, saturation_down, rule_type, rule_behaviour,
+    rule_direction, rule_term_start, term_signal, term_half_max, term_hill_power,
+) -> np.ndarray:  # fmt: skip
+    """Twin of :func:`mscabm._kernels.evaluate_rules` (Hill terms through exp/log)."""
+    cell_type = np.asarray(cell_type, dtype=np.int64)
+    n_cells = cell_type.shape[0]
+    base = np.asarray(base, dtype=np.float64)
+    n_behaviours = base.shape[1]
+    term_signal = np.asarray(term_signal, dtype=np.int64)
+    signals = np.asarray(signals, dtype=np.float64)
+    if signals.ndim == 1:  # raveled
+        width = signals.size // n_cells if n_cells else int(term_signal.max(initial=-1)) + 1
+        signals = np.zeros((0, width)) if n_cells == 0 else signals.reshape(n_cells, width)
+    rule_term_start = np.asarray(rule_term_start, dtype=np.int64)
+    terms_per_rule = np.diff(rule_term_start)
+    n_rules = terms_per_rule.shape[0]
+
+    # Hill value of every (cell, term): 1 / (1 + exp(n (ln K - ln s))), 0 where s <= 0.
+    level = signals[:, term_signal]
+    positive = level > 0
+    power = np.asarray(term_hill_power, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        log_ratio = power * (np.log(term_half_max) - np.log(np.where(positive, level, 1.0)))
+        log_ratio = np.where(power == 0, 0.0, log_ratio)
+        term_value = np.where(positive, 1.0 / (1.0 + np.exp(log_ratio)), 0.0)
+
+    # AND rules: multiply the p-th term of every rule that has one, for p = 0, 1, ...
+    rule_value = np.ones((n_cells, n_rules))
+    for p in range(int(terms_per_rule.max(initial=0))):
+        has_term = terms_per_rule > p
+        rule_value[:, has_term] *= term_value[:, rule_term_start[:-1][has_term] + p]
+
+    # A rule acts on a cell only when the cell has the rule's type.
+    acts = cell_type[:, None] == np.asarray(rule_type, dtype=np.int64)[None, :]
+    keep = np.where(acts, 1.0 - rule_value, 1.0)
+    rule_behaviour = np.asarray(rule_behaviour, dtype=np.int64)
+    increases = np.asarray(rule_direction) > 0
+    keep_up = np.ones((n_cells, n_behaviours))
+    keep_down = np.ones((n_cells, n_behaviours))
+    for behaviour in range(n_behaviours):
+        mine = rule_behaviour == behaviour
+        keep_up[:, behaviour] = keep[:, mine & increases].prod(axis=1)
+        keep_down[:, behaviour] = keep[:, mine & ~increases].prod(axis=1)
+
+    b0 = base[cell_type]
+    raised = b0 + (np.asarray(saturation_up)[cell_type] - b0) * (1.0 - keep_up)
+    return raised + (np.asarray(saturation_down)[cell_type] - raised) * (1.0 - keep_down)
+
 
 # -------------------------------------------------------------------------------------- lattice
 
+def stack_order(column, key, n_columns) -> tuple[np.ndarray, np.ndarray]:
+    """Twin of :func:`mscabm._kernels.stack_order` (``np.lexsort``)."""
+    column = np.asarray(column, dtype=np.int64)
+    rows = np.lexsort((np.asarray(key, dtype=np.float64), column)).astype(np.int64)
+    col_start = np.zeros(n_columns + 1, dtype=np.int64)
+    col_start[1:] = np.cumsum(np.bincount(column, minlength=n_columns))
+    return rows, col_start
+
+
+def stack_columns(col_start, rows, height_um, bm_height_um) -> tuple[np.ndarray, np.ndarray]:
+    """Twin of :func:`mscabm._kernels.stack_columns`: layer by layer across all columns."""
+    col_start = np.asarray(col_start, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    height_um = np.asarray(height_um, dtype=np.float64)
+    depth = np.diff(col_start)
+    z_bottom_um = np.zeros(height_um.shape[0])
+    level_um = np.array(bm_height_um, dtype=np.float64, copy=True)
+    for layer in range(int(depth.max(initial=0))):
+        columns = np.flatnonzero(depth > layer)
+        cells = rows[col_start[columns] + layer]
+        z_bottom_um[cells] = level_um[columns]
+        level_um[columns] = level_um[columns] + height_um[cells]
+    return z_bottom_um, level_um
+
+
+def rasterize_columns(
+    col_start, rows, z_bottom_um, height_um, code, voxel_um, n_z, tissue, owner
+) -> int:
+    """Twin of :func:`mscabm._kernels.rasterize_columns`: a cells x layers coverage mask."""
+    col_start = np.asarray(col_start, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    n_columns = col_start.shape[0] - 1
+    column_of_entry = np.repeat(np.arange(n_columns), np.diff(col_start))
+    bottom = np.asarray(z_bottom_um, dtype=np.float64)[rows]
+    top = bottom + np.asarray(height_um, dtype=np.float64)[rows]
+    centres = (np.arange(n_z, dtype=np.float64) + 0.5) * voxel_um
+    covered = (centres[None, :] >= bottom[:, None]) & (centres[None, :] < top[:, None])
+    entry, layer = np.nonzero(covered)
+    voxel = layer * n_columns + column_of_entry[entry]
+    tissue[voxel] = np.asarray(code)[rows[entry]]
+    owner[voxel] = rows[entry]
+    return int(np.count_nonzero(top > float(n_z) * voxel_um))
+
+
+def move_with_exclusion(order, from_voxel, to_voxel, occupancy, capacity) -> np.ndarray:
+    """Twin of :func:`mscabm._kernels.move_with_exclusion`: a plain Python loop over moves."""
+    room = {}  # voxel -> free places, filled lazily
+    source_list = [int(v) for v in from_voxel]
+    target_list = [int(v) for v in to_voxel]
+    accepted = np.zeros(len(target_list), dtype=np.uint8)
+    for move in (int(q) for q in order):
+        target = target_list[move]
+        if target not in room:
+            room[target] = int(capacity[target]) - int(occupancy[target])
+        if room[target] <= 0:
+            continue
+        room[target] -= 1
+        source = source_list[move]
+        if source >= 0:
+            room[source] = room.get(source, int(capacity[source]) - int(occupancy[source])) + 1
+        accepted[move] = 1
+    moved = np.flatnonzero(accepted)
+    gains = np.bincount(np.asarray(to_voxel)[moved], minlength=occupancy.shape[0])
+    sources = np.asarray(from_voxel)[moved]
+    losses = np.bincount(sources[sources >= 0], minlength=occupancy.shape[0])
+    occupancy += (gains - losses).astype(occupancy.dtype)
+    return accepted
+
+
+def neighbour_count(values, padded_index, offsets) -> np.ndarray:
+    """Twin of :func:`mscabm._kernels.neighbour_count`: one gather of queries x offsets."""
+    gathered = np.asarray(values)[
+        np.asarray(padded_index, dtype=np.int64)[:, None]
+        + np.asarray(offsets, dtype=np.int64)[None, :]
+    ]
+    return gathered.sum(axis=1, dtype=np.int64).astype(np.int32)
+
+
 # --------------------------------------------------------------------------------------- fields
+# Twins of the field-solver kernels: whole-array NumPy shifts over the padded raveled grid (the
+# kernels loop over runs and lanes) with an interior mask built from the run table.
+
+
+def _fields_interior_mask(padded_size: int, run_starts: np.ndarray, run_length: int) -> np.ndarray:
+    """Boolean mask of the interior voxels of one padded raveled field."""
+    mask = np.zeros(padded_size, dtype=bool)
+    index = (np.asarray(run_starts, dtype=np.int64)[:, None] + np.arange(run_length)).ravel()
+    mask[index] = True
+    return mask
+
+
+def _fields_shift(values: np.ndarray, offset: int) -> np.ndarray:
+    """``out[..., v] = values[..., v + offset]`` (zero where ``v + offset`` leaves the array)."""
+    out = np.zeros_like(values)
+    if offset > 0:
+        out[..., :-offset] = values[..., offset:]
+    elif offset < 0:
+        out[..., -offset:] = values[..., :offset]
+    else:
+        out[...] = values
+    return out
+
+
+def _fields_active_mask(active: np.ndarray | None, n_fields: int) -> np.ndarray:
+    if active is None:
+        return np.ones(n_fields, dtype=bool)
+    return np.asarray(active) != 0
+
+
+def field_operator_apply(
+    x: np.ndarray,
+    diagonal: np.ndarray,
+    face_weight: np.ndarray,
+    offsets: np.ndarray,
+    run_starts: np.ndarray,
+    run_length: int,
+    active: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy twin of :func:`mscabm._kernels.field_operator_apply`."""
+    n_fields, padded_size = x.shape
+    interior = _fields_interior_mask(padded_size, run_starts, run_length)
+    use = _fields_active_mask(active, n_fields)
+    applied = diagonal * x
+    for axis, offset in enumerate(np.asarray(offsets).tolist()):
+        weight = face_weight[:, axis, :]
+        applied -= weight * _fields_shift(x, offset)
+        applied -= _fields_shift(weight * x, -offset)
+    if out is None:
+        out = np.zeros_like(x)
+    select = use[:, None] & interior[None, :]
+    out[select] = applied[select]
+    x_dot_ax = np.where(use, np.sum(np.where(select, x * applied, 0.0), axis=1), 0.0)
+    return out, x_dot_ax
+
+
+def field_dot(
+    a: np.ndarray,
+    b: np.ndarray,
+    run_starts: np.ndarray,
+    run_length: int,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """NumPy twin of :func:`mscabm._kernels.field_dot`."""
+    interior = _fields_interior_mask(a.shape[1], run_starts, run_length)
+    use = _fields_active_mask(active, a.shape[0])
+    return np.where(use, np.sum(a[:, interior] * b[:, interior], axis=1), 0.0)
+
+
+def field_cg_update(
+    x: np.ndarray,
+    residual: np.ndarray,
+    direction: np.ndarray,
+    a_direction: np.ndarray,
+    alpha: np.ndarray,
+    run_starts: np.ndarray,
+    run_length: int,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """NumPy twin of :func:`mscabm._kernels.field_cg_update`."""
+    interior = _fields_interior_mask(x.shape[1], run_starts, run_length)
+    use = _fields_active_mask(active, x.shape[0])
+    select = use[:, None] & interior[None, :]
+    step_length = np.broadcast_to(np.asarray(alpha)[:, None], x.shape)
+    x[select] += step_length[select] * direction[select]
+    residual[select] -= step_length[select] * a_direction[select]
+    return np.where(use, np.sum(np.where(select, residual * residual, 0.0), axis=1), 0.0)
+
+
+def field_cg_direction(
+    preconditioned: np.ndarray,
+    direction: np.ndarray,
+    beta: np.ndarray,
+    run_starts: np.ndarray,
+    run_length: int,
+    active: np.ndarray | None = None,
+) -> None:
+    """NumPy twin of :func:`mscabm._kernels.field_cg_direction`."""
+    interior = _fields_interior_mask(direction.shape[1], run_starts, run_length)
+    use = _fields_active_mask(active, direction.shape[0])
+    select = use[:, None] & interior[None, :]
+    updated = preconditioned + np.asarray(beta)[:, None] * direction
+    direction[select] = updated[select]
+
+
+def tridiagonal_factor(lower: np.ndarray, diagonal: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """NumPy twin of :func:`mscabm._kernels.tridiagonal_factor` (vectorised over lanes).
+
+    Pivots are built as Schur complements ``p[z] = d[z] - l[z] u[z-1] / p[z-1]`` and
+    inverted at the end.
+    """
+    pivot = np.empty_like(diagonal)
+    pivot[:, 0, :] = diagonal[:, 0, :]
+    for row in range(1, diagonal.shape[1]):
+        coupling = (lower[:, row] * upper[:, row - 1])[:, None]
+        pivot[:, row, :] = diagonal[:, row, :] - coupling / pivot[:, row - 1, :]
+    return 1.0 / pivot
+
+
+def tridiagonal_solve(
+    lower: np.ndarray,
+    upper: np.ndarray,
+    inv_pivot: np.ndarray,
+    rhs: np.ndarray,
+    active: np.ndarray | None = None,
+) -> None:
+    """NumPy twin of :func:`mscabm._kernels.tridiagonal_solve` (vectorised over lanes)."""
+    use = _fields_active_mask(active, rhs.shape[0])
+    n_rows = rhs.shape[1]
+    work = rhs[use].copy()
+    lower_used, upper_used, inv_used = lower[use], upper[use], inv_pivot[use]
+    work[:, 0, :] *= inv_used[:, 0, :]
+    for row in range(1, n_rows):
+        work[:, row, :] = (work[:, row, :] - lower_used[:, row, None] * work[:, row - 1, :]) * (
+            inv_used[:, row, :]
+        )
+    for row in range(n_rows - 2, -1, -1):
+        work[:, row, :] -= upper_used[:, row, None] * inv_used[:, row, :] * work[:, row + 1, :]
+    rhs[use] = work

@@ -1,0 +1,325 @@
+"""Command line: ``mscabm run | validate | scenarios | info | validate-biology | schema``.
+
+A thin layer over the public API. Errors a user can cause end in one message and exit code 2
+(no traceback unless ``--debug``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mscabm import io as _io
+from mscabm._version import __version__
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="mscabm: agent-based simulation of inflamed skin and its therapies.",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    debug = False
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from mscabm.engine import SimulationError
+    from mscabm.scenario import ScenarioError
+
+    return (
+        ScenarioError,
+        SimulationError,
+        _io.RunFileError,
+        FileExistsError,
+        FileNotFoundError,
+        ValueError,
+    )
+
+
+def _fail(exc: BaseException) -> None:
+    if _State.debug:
+        raise exc
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    _State.debug = debug
+    if version:
+        console.print(f"mscabm {__version__}")
+        raise typer.Exit(0)
+
+
+class _Bar:
+    """rich progress bar over simulated days (one line when the output is not a terminal)."""
+
+    def __init__(self, quiet: bool, label: str):
+        self.quiet = quiet
+        self.started = time.perf_counter()
+        self.first_step: int | None = None
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("day {task.fields[day]:.2f}/{task.fields[duration]:g}"),
+            TextColumn("{task.fields[rate]:.0f} steps/s"),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=quiet,
+            transient=False,
+        )
+        self.task = self.progress.add_task(label, total=1, day=0.0, duration=0.0, rate=0.0)
+
+    def __enter__(self) -> _Bar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, report) -> None:
+        if self.quiet:
+            return
+        if self.first_step is None:
+            self.first_step = report.step - 1
+            self.started = time.perf_counter()
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        rate = (report.step - self.first_step) / elapsed
+        if report.step % 20 == 0 or report.step == report.total_steps:
+            self.progress.update(
+                self.task,
+                total=report.total_steps,
+                completed=report.step,
+                day=report.time_days,
+                duration=report.duration_days,
+                rate=rate,
+            )
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str | None, typer.Argument(help="Scenario file or shipped scenario name.")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Run file (default: new file under runs/)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="uint64 seed.")] = None,
+    days: Annotated[
+        float | None, typer.Option("--days", help="Simulated days (overrides the scenario).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="dotted.key=value override (repeatable).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing output file.")
+    ] = False,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue RUN.h5 from its last checkpoint.")
+    ] = None,
+    from_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-checkpoint", help="Fork a new run from a checkpoint (keeps the seed)."
+        ),
+    ] = None,
+) -> None:
+    """Run a scenario and write one HDF5 run file."""
+    from mscabm import runner
+
+    overrides = set_ or []
+    try:
+        if resume is not None:
+            if scenario or from_checkpoint or overrides or seed is not None or output is not None:
+                raise ValueError(
+                    "--resume takes only the run file: the scenario and seed come from it"
+                )
+            with _Bar(quiet, f"resume {resume.name}") as bar:
+                path = runner.resume(resume, progress=bar)
+        elif from_checkpoint is not None:
+            if scenario or seed is not None:
+                raise ValueError(
+                    "--from-checkpoint takes the scenario and seed from the checkpoint; use --set to change it"
+                )
+            if not from_checkpoint.exists():
+                raise FileNotFoundError(f"{from_checkpoint}: checkpoint not found")
+            with _Bar(quiet, f"fork {from_checkpoint.name}") as bar:
+                path = runner.fork(
+                    from_checkpoint,
+                    output=output,
+                    overrides=overrides,
+                    days=days,
+                    force=force,
+                    progress=bar,
+                )
+        else:
+            if scenario is None:
+                raise ValueError(
+                    "name a scenario file or shipped scenario (see `mscabm scenarios`)"
+                )
+            if output is not None and output.exists() and not force:
+                raise FileExistsError(
+                    f"{output}: already exists; use --force to overwrite it or choose another -o"
+                )
+            with _Bar(quiet, Path(scenario).stem) as bar:
+                path = runner.run(
+                    scenario,
+                    output=output,
+                    seed=seed,
+                    days=days,
+                    overrides=overrides,
+                    force=force,
+                    progress=bar,
+                )
+    except KeyboardInterrupt:
+        err_console.print("interrupted: the run file keeps every frame written so far")
+        raise typer.Exit(130) from None
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def validate(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or shipped scenario name.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="dotted.key=value override.")
+    ] = None,
+    show: Annotated[bool, typer.Option("--show", help="Print the resolved scenario.")] = False,
+) -> None:
+    """Check a scenario file and report the first problem (exit 2) or OK."""
+    from mscabm.scenario import load_scenario
+
+    try:
+        spec = load_scenario(scenario, overrides=set_ or [])
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    if show:
+        console.print(spec.to_yaml(), highlight=False, markup=False)
+    shape = "×".join(str(n) for n in spec.geometry.shape)
+    console.print(
+        f"OK: {scenario} — {spec.name}, {spec.geometry.species}, lattice {shape}, {spec.time.duration_days:g} days"
+    )
+
+
+@app.command()
+def scenarios() -> None:
+    """List the shipped scenarios with their descriptions."""
+    from mscabm.scenario import load_scenario, shipped_scenarios
+
+    table = Table("name", "description", show_lines=False)
+    for name, path in sorted(shipped_scenarios().items()):
+        try:
+            description = load_scenario(path).description
+        except _user_errors() as exc:  # a shipped scenario must load; say so if it does not
+            description = f"[red]does not load: {exc}[/]"
+        table.add_row(name, description)
+    console.print(table)
+
+
+@app.command()
+def info(run_file: Annotated[Path, typer.Argument(help="An HDF5 run file.")]) -> None:
+    """Show what is in a run file and its final readouts."""
+    try:
+        summary = _io.describe_run(run_file)
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    finals = summary.pop("timeseries_final", None) or {}
+    for key, value in summary.items():
+        if isinstance(value, dict | list):
+            value = json.dumps(value, default=str)
+            if len(value) > 200:
+                value = value[:200] + "…"
+        console.print(f"[bold]{key}[/]: {value}", highlight=False)
+    if finals:
+        table = Table("readout", "final value")
+        for name, value in finals.items():
+            text = (
+                "missing"
+                if value is None or (isinstance(value, float) and math.isnan(value))
+                else f"{value:.4g}"
+            )
+            table.add_row(name, text)
+        console.print(table)
+
+
+@app.command("validate-biology")
+def validate_biology(
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per target.")] = 5,
+    reduced: Annotated[
+        bool, typer.Option("--reduced", help="Smaller lattice and fewer days (CI scale).")
+    ] = False,
+    targets: Annotated[
+        str, typer.Option("--targets", help="Comma-separated target ids.")
+    ] = "1h,1m,2",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the table as JSON.")
+    ] = None,
+) -> None:
+    """Run the public calibration targets and print measured value, target and verdict."""
+    from mscabm import validation
+
+    try:
+        results = validation.run_targets(
+            [t.strip() for t in targets.split(",") if t.strip()],
+            seeds=seeds,
+            reduced=reduced,
+            progress=None if not sys.stderr.isatty() else err_console.print,
+        )
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    table = Table("target", "quantity", "mean", "seeds in range", "range", "verdict")
+    all_met = True
+    for row in results:
+        all_met &= row.met
+        table.add_row(
+            row.target,
+            row.quantity,
+            f"{row.mean:.4g}",
+            f"{row.n_in_range}/{row.n_seeds}",
+            row.range_text,
+            "[green]met[/]" if row.met else "[red]NOT met[/]",
+        )
+    console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps([r.as_dict() for r in results], indent=2))
+    raise typer.Exit(0 if all_met else 1)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON schema of scenario files (for editor completion)."""
+    from mscabm.scenario import scenario_json_schema
+
+    console.print_json(json.dumps(scenario_json_schema()))
+
+
+def main() -> None:
+    """Entry point of the ``mscabm`` command."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

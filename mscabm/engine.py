@@ -1,0 +1,423 @@
+"""The simulation: a :class:`mesa.Model` that owns all state and steps it in a fixed order.
+
+One step (``dt_min``, 6 minutes by default) runs, in this order (:meth:`Simulation.step`)::
+
+    1. sense      every cell reads its signals; rules give its behaviours
+    2. fields     secretion → sources; one implicit diffusion–decay–uptake step; fixed levels
+    3. cycle      G1/G0 exit, S/G2/M, divisions with placement and column shoving
+    4. delaminate committed basal cells leave the basal layer
+    5. mature     spinous → granular (or parakeratotic), growth in height
+    6. cornify    the top viable cell of a column becomes corneocytes
+    7. shed       corneocytes leave from the top
+    8. geometry   restack columns, paint the tissue layer, new field coefficients
+    9. vessels    capillary dilation relaxes toward its target
+   10. events     scheduled events due at the new time are applied
+
+Readouts, frames and checkpoints are taken by the caller (:mod:`mscabm.runner`) between steps.
+Randomness comes only from :class:`mscabm.random.RandomStream` (never Mesa's ``rng``/``random``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+from mscabm import readouts as _readouts
+from mscabm.diffusion import FieldSolver
+from mscabm.layout import Layout, build_layout
+from mscabm.processes import keratinocytes, transport, vessels
+from mscabm.random import RandomStream
+from mscabm.scenario import Scenario, compile_rules, load_scenario
+from mscabm.state import CAPILLARY_SCHEMA, CORNEOCYTE_SCHEMA, KERATINOCYTE_SCHEMA, EventLog, Table
+from mscabm.vocab import CellType, KeratinocyteState
+
+KS = KeratinocyteState
+
+
+class SimulationError(RuntimeError):
+    """A problem a user can fix (e.g. the epidermis outgrew the lattice)."""
+
+
+@dataclass
+class SimulationState:
+    """Everything that changes during a run (checkpoints store all of it)."""
+
+    kc: Table
+    sc: Table
+    capillaries: Table
+    conc: np.ndarray
+    events: EventLog = field(default_factory=EventLog)
+    viable_top_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sc_height_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sc_parakeratotic_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tissue: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    region: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
+    basal_voxels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"rng must be a uint64 integer seed, got {seed!r}")
+    seed = int(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"rng must be a uint64 integer seed in [0, 2**64), got {seed}")
+    return seed
+
+
+class Simulation(mesa.Model):
+    """Agent-based skin: keratinocyte columns, capillaries and cytokine fields.
+
+    Parameters
+    ----------
+    spec
+        A :class:`~mscabm.scenario.Scenario`, a scenario file path, or a shipped scenario name
+        (default ``"healthy_human"``). Named ``spec`` because Mesa 3.5 owns ``scenario=``.
+    rng
+        The run's uint64 seed. Defaults to the scenario's ``seed``, else a fresh random seed
+        (recorded in :attr:`seed` and in the run file).
+    overrides
+        ``"dotted.key=value"`` scenario overrides (only when ``spec`` is not a Scenario).
+    days
+        Replace the scenario's duration.
+    initial_state
+        Arrays and metadata of a state to start from (:func:`mscabm.initial_state.load`);
+        default: the scenario's ``initial_state``.
+    **parameters
+        Scenario overrides as keywords, ``__`` standing for a dot:
+        ``Simulation("healthy_human", keratinocyte__cycle_time_h=300)``. This is what
+        ``mesa.batch_run(Simulation, parameters={...})`` passes.
+
+    Attributes
+    ----------
+    spec : Scenario
+        The resolved, frozen scenario.
+    seed : int
+        The uint64 seed.
+    state : SimulationState
+        All changing state.
+    layout : Layout
+        The fixed geometry.
+    readouts : dict
+        The latest readouts (updated by :meth:`measure`).
+    """
+
+    def __init__(
+        self,
+        spec: Scenario | str | Path | None = None,
+        *,
+        rng: int | None = None,
+        overrides: Iterable[str] = (),
+        days: float | None = None,
+        initial_state: tuple[dict[str, np.ndarray], dict] | None = None,
+        **parameters: Any,
+    ):
+        overrides = [
+            *overrides,
+            *(f"{k.replace('__', '.')}={json.dumps(v)}" for k, v in parameters.items()),
+        ]
+        if isinstance(spec, Scenario):
+            if overrides or days is not None:
+                spec = load_scenario(
+                    spec.model_dump(mode="json"), overrides=overrides, duration_days=days
+                )
+        else:
+            spec = load_scenario(
+                spec if spec is not None else "healthy_human",
+                overrides=overrides,
+                duration_days=days,
+            )
+        seed = rng if rng is not None else spec.seed
+        seed = _check_seed(seed) if seed is not None else secrets.randbits(64)
+        super().__init__(rng=seed)
+        self.seed: int = seed
+        self.spec: Scenario = spec
+        self.parameters = dict(parameters)
+        self.rules = compile_rules(spec)
+        self.layout: Layout = build_layout(spec)
+        self.random_stream = RandomStream(seed)
+        self.dt_min = spec.time.dt_min
+        self.steps_per_day = round(1440.0 / self.dt_min)
+        self.total_steps = round(spec.time.duration_days * self.steps_per_day)
+        self.field_ids = spec.field_ids
+        self.fixed_levels: dict[str, float] = {}
+        self.knocked_out: set[str] = set()
+        self.blocked: set[tuple[int, int]] = set()
+        self.applied_events: list[tuple[float, str, str, float, str]] = []
+        self._event_steps = [round(e.day * self.steps_per_day) for e in spec.events]
+        self._fast_forward = False
+        self.readouts: dict[str, float] = {}
+        self.readout_names = _readouts.readout_names(self.field_ids)
+        self.solver = FieldSolver(
+            self.layout.shape,
+            self.layout.voxel_um,
+            self.dt_min,
+            len(self.field_ids),
+            lateral_bc="periodic",
+            bottom_bc=[spec.fields[f].bottom_bc for f in self.field_ids],
+            bottom_value=[spec.fields[f].bottom_value_pg_per_ml for f in self.field_ids],
+            rtol=1e-6,
+        )
+        self.state = SimulationState(
+            kc=Table(KERATINOCYTE_SCHEMA),
+            sc=Table(CORNEOCYTE_SCHEMA),
+            capillaries=Table(CAPILLARY_SCHEMA),
+            conc=np.zeros((len(self.field_ids), self.layout.n_voxels)),
+        )
+        capillary_voxels = self.layout.capillary_voxels
+        self.state.capillaries.add(
+            len(capillary_voxels),
+            voxel=capillary_voxels,
+            column=capillary_voxels % self.layout.n_columns,
+            dilation=1.0,
+        )
+        from mscabm import initial_state as _initial
+
+        if initial_state is None:
+            initial_state = _initial.for_scenario(self)
+        _initial.apply(self, *initial_state)
+        self._update_geometry()
+        self.baseline = dict(initial_state[1].get("baseline") or _readouts.baseline(self))
+        self._apply_due_events()
+        self._equilibrate_fields()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: _reporter(name) for name in self.readout_names}
+        )
+        self.measure()
+
+    # ------------------------------------------------------------------------------ the clock
+    @property
+    def time_days(self) -> float:
+        """Simulated days: completed steps × dt (computed, never accumulated)."""
+        return self.steps * self.dt_min / 1440.0
+
+    def step(self) -> None:
+        """Advance the tissue by one cell step (the order is in the module docstring)."""
+        if self._fast_forward:
+            return
+        kc_rows, kc_behaviour = self._sense(self.state.kc, CellType.KERATINOCYTE)
+        cap_rows, cap_behaviour = self._sense(self.state.capillaries, CellType.CAPILLARY)
+        self._advance_fields(kc_rows, kc_behaviour)
+        keratinocytes.cycle_and_divide(self, kc_rows, kc_behaviour)
+        keratinocytes.delaminate(self)
+        alive = self.state.kc.alive[kc_rows]
+        keratinocytes.mature(self, kc_rows[alive], kc_behaviour[alive])
+        keratinocytes.cornify(self)
+        keratinocytes.shed(self, self._column_shedding_speed(kc_rows, kc_behaviour))
+        self._update_geometry()
+        vessels.dilate(self, cap_rows, cap_behaviour)
+        self._apply_due_events()
+        if self.steps % self.steps_per_day == 0:
+            self.state.events.trim(self.steps - 30 * self.steps_per_day)
+
+    def fast_forward(self, steps: int) -> None:
+        """Advance Mesa's step counter and clock to ``steps`` without simulating (resume)."""
+        self._fast_forward = True
+        try:
+            while self.steps < steps:
+                self.step()  # Mesa's wrapped step: advances its clock and counter only
+        finally:
+            self._fast_forward = False
+
+    # ------------------------------------------------------------------------------ processes
+    def _signals(self, table: Table, rows: np.ndarray, cell_type: int) -> np.ndarray:
+        n_signals = len(self.rules.signal_names)
+        signals = np.zeros((len(rows), n_signals))
+        if table is self.state.kc:
+            centre = table.z_bottom_um[rows] + 0.5 * table.height_um[rows]
+            voxels = self.layout.voxel_of(table.column[rows], centre)
+            signals[:, self.rules.signal_names.index("height_above_bm_um")] = (
+                centre - self.layout.bm_height_um[table.column[rows]]
+            )
+        else:
+            voxels = table.voxel[rows]
+        for index, field_id in enumerate(self.field_ids):
+            signals[:, self.rules.signal_names.index(field_id)] = self.state.conc[index, voxels]
+        for blocked_type, signal in self.blocked:
+            if blocked_type == cell_type:
+                signals[:, signal] = 0.0
+        return signals
+
+    def _sense(self, table: Table, cell_type: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = table.rows()
+        signals = self._signals(table, rows, cell_type)
+        types = np.full(len(rows), int(cell_type), dtype=np.int32)
+        return rows, self.rules.evaluate(signals, types)
+
+    def _advance_fields(self, kc_rows: np.ndarray, kc_behaviour: np.ndarray) -> None:
+        if not self.field_ids:
+            return
+        source = transport.secretion_sources(self, kc_rows, kc_behaviour)
+        self.solver.step(
+            self.state.conc.reshape((len(self.field_ids), *self.layout.shape)),
+            source.reshape((len(self.field_ids), *self.layout.shape)),
+        )
+        transport.hold_levels(self, self.state.conc, self.state.region)
+
+    def _equilibrate_fields(self, max_steps: int = 200) -> None:
+        """Bring fields to steady state with the current cells before the run starts."""
+        kc_rows, kc_behaviour = self._sense(self.state.kc, CellType.KERATINOCYTE)
+        for _ in range(max_steps):
+            previous = self.state.conc.copy()
+            self._advance_fields(kc_rows, kc_behaviour)
+            scale = max(float(np.max(np.abs(self.state.conc))), 1e-12)
+            if float(np.max(np.abs(self.state.conc - previous))) <= 1e-9 * scale:
+                break
+
+    def _column_shedding_speed(self, kc_rows: np.ndarray, kc_behaviour: np.ndarray) -> np.ndarray:
+        speed = np.ones(self.layout.n_columns)
+        alive = self.state.kc.alive[kc_rows]
+        if np.any(alive):
+            columns = self.state.kc.column[kc_rows[alive]]
+            values = kc_behaviour[alive, self.rules.behaviour_index("shedding")]
+            top = np.zeros(self.layout.n_columns)
+            np.maximum.at(top, columns, values)
+            speed = np.where(top > 0, top, 1.0)
+        return speed
+
+    def _update_geometry(self) -> None:
+        keratinocytes.restack(self)
+        self.state.tissue = keratinocytes.rasterize(self)
+        self.state.region = transport.regions(self.state.tissue)
+        kc = self.state.kc
+        alive = kc.rows()
+        basal = alive[kc.basal[alive]]
+        self.state.basal_voxels = np.unique(
+            self.layout.voxel_of(
+                kc.column[basal], kc.z_bottom_um[basal] + 0.5 * kc.height_um[basal]
+            )
+        )
+        if self.field_ids:
+            diffusion, decay = transport.coefficients(self, self.state.region)
+            n_fields = len(self.field_ids)
+            self.solver.set_coefficients(
+                diffusion.reshape((n_fields, *self.layout.shape)),
+                decay.reshape((n_fields, *self.layout.shape)),
+            )
+
+    def raise_outgrown(self) -> None:
+        """Stop with a clear message when the epidermis no longer fits the lattice."""
+        top = float(np.max(self.state.viable_top_um + self.state.sc_height_um))
+        raise SimulationError(
+            f"the epidermis outgrew the lattice at day {self.time_days:.2f}: its surface reached "
+            f"{top:.0f} µm of {self.spec.geometry.height_um:.0f} µm (geometry.height_um); "
+            "increase geometry.height_um"
+        )
+
+    # --------------------------------------------------------------------------------- events
+    def _apply_due_events(self) -> None:
+        for event, event_step in zip(self.spec.events, self._event_steps, strict=True):
+            if event_step == self.steps:
+                self._apply_event(event)
+
+    def _apply_event(self, event: Any) -> None:
+        kind, target = event.kind, event.target
+        if kind == "fix_field":
+            self.fixed_levels[target] = float(event.amount)
+        elif kind == "release_field":
+            self.fixed_levels.pop(target, None)
+        elif kind == "knockout_field":
+            self.knocked_out.add(target)
+        elif kind == "restore_field":
+            self.knocked_out.discard(target)
+        elif kind in ("block_response", "unblock_response"):
+            type_name, _, signal = target.partition(":")
+            from mscabm.vocab import CELL_TYPES
+
+            key = (CELL_TYPES.index(type_name), self.rules.signal_names.index(signal))
+            (self.blocked.add if kind == "block_response" else self.blocked.discard)(key)
+        self.applied_events.append((self.time_days, kind, target, float(event.amount), event.note))
+        if self.field_ids:
+            transport.hold_levels(self, self.state.conc, self.state.region)
+
+    # ------------------------------------------------------------------------------- readouts
+    def measure(self) -> dict[str, float]:
+        """Measure every readout now, store it in :attr:`readouts` and the DataCollector."""
+        self.readouts = _readouts.measure(self)
+        self.datacollector.collect(self)
+        return self.readouts
+
+    def frame(self) -> dict[str, Any]:
+        """Arrays of one output frame (see the HDF5 contract in the README)."""
+        shape = self.layout.shape
+        kc = self.state.kc
+        rows = kc.rows()
+        centre = kc.z_bottom_um[rows] + 0.5 * kc.height_um[rows]
+        cells = {
+            "cell_id": kc.id[rows],
+            "type": np.full(len(rows), CellType.KERATINOCYTE, dtype=np.uint8),
+            "voxel": self.layout.voxel_of(kc.column[rows], centre),
+            "state": kc.state[rows].astype(np.uint8),
+            "birth_step": kc.birth_step[rows],
+            "height_um": kc.height_um[rows].astype(np.float32),
+        }
+        selected = self.spec.outputs.fields
+        fields = {
+            field_id: self.state.conc[index].reshape(shape)
+            for index, field_id in enumerate(self.field_ids)
+            if selected == "all" or field_id in selected
+        }
+        return {
+            "time_days": self.time_days,
+            "tissue": self.state.tissue.reshape(shape),
+            "mobile": np.zeros(shape, dtype=np.uint8),
+            "net": np.zeros(shape, dtype=np.uint8),
+            "sc_height_um": self.state.sc_height_um.reshape(shape[1:]).astype(np.float32),
+            "fields": fields,
+            "cells": cells if self.spec.outputs.cells else {k: v[:0] for k, v in cells.items()},
+        }
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def checkpoint(self) -> tuple[dict[str, np.ndarray], dict]:
+        """All state as named arrays plus JSON metadata (DESIGN.md, principle 10)."""
+        arrays: dict[str, np.ndarray] = {}
+        arrays.update(self.state.kc.to_arrays("kc"))
+        arrays.update(self.state.sc.to_arrays("sc"))
+        arrays.update(self.state.capillaries.to_arrays("cap"))
+        arrays.update(self.state.events.to_arrays())
+        arrays["conc"] = self.state.conc.copy()
+        meta = {
+            "step": int(self.steps),
+            "seed": int(self.seed),
+            "scenario": self.spec.to_yaml(),
+            "fixed_levels": dict(self.fixed_levels),
+            "knocked_out": sorted(self.knocked_out),
+            "blocked": sorted([list(b) for b in self.blocked]),
+            "applied_events": [list(e) for e in self.applied_events],
+            "baseline": dict(self.baseline),
+            "voxel_um": self.layout.voxel_um,
+            "species": self.spec.geometry.species,
+            "n_columns": self.layout.n_columns,
+        }
+        return arrays, meta
+
+    def restore(self, arrays: Mapping[str, np.ndarray], meta: Mapping) -> None:
+        """Continue from :meth:`checkpoint` output of a run of the same scenario and seed."""
+        self.state.kc.load_arrays("kc", dict(arrays))
+        self.state.sc.load_arrays("sc", dict(arrays))
+        self.state.capillaries.load_arrays("cap", dict(arrays))
+        self.state.events.load_arrays(dict(arrays))
+        self.state.conc = np.array(arrays["conc"], dtype=np.float64)
+        self.fixed_levels = {k: float(v) for k, v in meta["fixed_levels"].items()}
+        self.knocked_out = set(meta["knocked_out"])
+        self.blocked = {tuple(b) for b in meta["blocked"]}
+        self.applied_events = [tuple(e) for e in meta["applied_events"]]
+        self.baseline = dict(meta["baseline"])
+        self.fast_forward(int(meta["step"]))
+        self._update_geometry()
+        self.readouts = _readouts.measure(self)
+
+
+def _reporter(name: str):
+    """A DataCollector model reporter reading the latest value of one readout."""
+
+    def report(model: Simulation) -> float:
+        return model.readouts.get(name, float("nan"))
+
+    return report

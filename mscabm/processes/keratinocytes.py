@@ -1,0 +1,461 @@
+"""Keratinocytes: cell cycle, division with column shoving, delamination, maturation,
+cornification and shedding.
+
+The model (docs/model.md has the equations):
+
+- Each lateral column holds ``basal_cells_per_column`` basal slots on the basement membrane and
+  a stack of suprabasal cells above them, each with its own height; the stratum corneum is a
+  stack of corneocytes on top of the last viable cell.
+- Cycling cells (stem, transit-amplifying) leave G1/G0 at the rate of the behaviour
+  ``proliferation`` (1/h, per-step probability ``1 − exp(−r·dt)``) and then divide after a fixed
+  S/G2/M phase of ``cycle_fixed_phase_h``. Stem cells divide without limit (daughter: a TA cell
+  with ``ta_divisions``); a TA cell's daughters have one division less; with none left the cell
+  is post-mitotic ("committed").
+- A basal division places a proliferative daughter in a free basal slot of its own or a
+  neighbouring column; failing that, it takes the slot of the oldest committed basal cell, which
+  delaminates; failing that, the daughter goes suprabasal (column shoving: the stack above moves
+  up). A daughter that leaves the basal layer keeps cycling with the probability of the
+  behaviour ``suprabasal_proliferation`` (0 in health: mitoses are basal), else it becomes
+  spinous. Committed basal cells also delaminate at rate ``1/committed_delamination_time_h``.
+- Suprabasal cells mature (spinous for ``spinous_duration_days``, granular for
+  ``granular_duration_days``, both divided by the behaviour ``differentiation``); spinous cells
+  grow from the basal to the spinous height. At the end of the spinous stage a cell becomes
+  granular, or with the probability of ``parakeratosis`` skips that stage and cornifies keeping
+  its nucleus. The top viable cell of a column cornifies when mature; its corneocyte spreads over
+  its column and the lateral neighbours and is shed from the top after
+  ``stratum_corneum_transit_days`` (divided by the behaviour ``shedding``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mscabm import _kernels
+from mscabm.random import EntityKind, Purpose
+from mscabm.vocab import TISSUE_CODES, KeratinocyteState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mscabm.engine import Simulation
+
+KS = KeratinocyteState
+CELL = EntityKind.CELL
+
+
+def cycle_and_divide(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
+    """Advance the cell cycle of cycling keratinocytes and carry out divisions.
+
+    Parameters
+    ----------
+    sim
+        The simulation (state, parameters, random stream, clock).
+    rows
+        Living keratinocyte rows, in the order of ``behaviour``.
+    behaviour
+        Behaviour matrix of those rows (columns as in ``sim.rules.behaviour_names``).
+    """
+    kc, params, step = sim.state.kc, sim.spec.keratinocyte, sim.steps
+    dt_h = sim.dt_min / 60.0
+    state = kc.state[rows]
+    cycling = (state == KS.STEM) | (state == KS.TA)
+    in_fixed = kc.in_fixed_phase[rows] & cycling
+    # cells already in S/G2/M advance; those that finish divide
+    kc.fixed_phase_left_h[rows[in_fixed]] -= dt_h
+    dividing = rows[in_fixed & (kc.fixed_phase_left_h[rows] <= 1e-9)]
+    # cells waiting in G1/G0 leave it at the proliferation rate
+    waiting = cycling & ~in_fixed
+    rate = behaviour[waiting, sim.rules.behaviour_index("proliferation")]
+    draw = sim.random_stream.uniform(step, Purpose.CELL_CYCLE, CELL, kc.id[rows[waiting]])
+    entering = rows[waiting][draw < -np.expm1(-rate * dt_h)]
+    kc.in_fixed_phase[entering] = True
+    kc.fixed_phase_left_h[entering] = params.cycle_fixed_phase_h
+    if len(dividing):
+        supra_prob = dict(
+            zip(
+                rows.tolist(),
+                behaviour[:, sim.rules.behaviour_index("suprabasal_proliferation")].tolist(),
+                strict=True,
+            )
+        )
+        _divide(sim, dividing, supra_prob)
+
+
+def _bottom_keys(sim: Simulation) -> np.ndarray:
+    kc = sim.state.kc
+    bottom = np.zeros(sim.layout.n_columns)
+    supra = kc.rows()[~kc.basal[kc.rows()]]
+    if len(supra):
+        np.minimum.at(bottom, kc.column[supra], kc.stack_key[supra])
+    return bottom
+
+
+def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float]) -> None:
+    kc, params, step, layout = sim.state.kc, sim.spec.keratinocyte, sim.steps, sim.layout
+    order = dividing[
+        sim.random_stream.permutation(step, Purpose.DIVISION_PLACEMENT, CELL, kc.id[dividing])
+    ]
+    alive = kc.rows()
+    basal_rows = alive[kc.basal[alive]]
+    basal_count = np.bincount(kc.column[basal_rows], minlength=layout.n_columns)
+    committed = {}
+    for row in basal_rows[kc.state[basal_rows] == KS.COMMITTED]:
+        committed.setdefault(int(kc.column[row]), []).append(int(row))
+    for rows_in_column in committed.values():
+        rows_in_column.sort(key=lambda r: (int(kc.committed_step[r]), int(kc.id[r])))
+    bottom = _bottom_keys(sim)
+    draws = sim.random_stream.uniforms(step, Purpose.FATE, CELL, kc.id[order], 2)
+    intervals, suprabasal_flags = [], []
+
+    def push_to_bottom(row: int, column: int) -> None:
+        bottom[column] -= 1.0
+        kc.basal[row] = False
+        kc.column[row] = column
+        kc.stack_key[row] = bottom[column]
+
+    for position, row in enumerate(order.tolist()):
+        column = int(kc.column[row])
+        mother_basal = bool(kc.basal[row])
+        intervals.append(step - int(kc.last_mitosis_step[row]))
+        suprabasal_flags.append(not mother_basal)
+        kc.last_mitosis_step[row] = step
+        kc.in_fixed_phase[row] = False
+        kc.fixed_phase_left_h[row] = 0.0
+        if kc.stem[row]:
+            daughter_divisions = params.ta_divisions
+        else:
+            daughter_divisions = int(kc.divisions_left[row]) - 1
+            kc.divisions_left[row] = daughter_divisions
+        daughter_cycles = daughter_divisions > 0
+        daughter = int(
+            kc.add(
+                1,
+                state=KS.TA if daughter_cycles else KS.COMMITTED,
+                column=column,
+                birth_step=step,
+                last_mitosis_step=step,
+                divisions_left=max(daughter_divisions, 0),
+                height_um=params.basal_height_um,
+                maturation_speed=_maturation_speed(sim, kc.next_id),
+            )[0]
+        )
+        if not kc.stem[row] and not daughter_cycles:  # the mother is post-mitotic too
+            if mother_basal:
+                kc.state[row] = KS.COMMITTED
+                kc.committed_step[row] = step
+                committed.setdefault(column, []).append(row)
+            else:
+                kc.state[row] = KS.SPINOUS
+        if not mother_basal:  # suprabasal division: the daughter goes right above its mother
+            kc.basal[daughter] = False
+            kc.stack_key[daughter] = kc.stack_key[row] + 0.5
+            if not daughter_cycles:
+                kc.state[daughter] = KS.SPINOUS
+            continue
+        placed = False
+        if daughter_cycles:
+            candidates = [column, *layout.neighbours[column].tolist()]
+            free = [c for c in candidates if basal_count[c] < params.basal_cells_per_column]
+            if free:
+                target = min(free, key=lambda c: (basal_count[c], candidates.index(c)))
+                kc.basal[daughter] = True
+                kc.column[daughter] = target
+                basal_count[target] += 1
+                placed = True
+            else:
+                with_committed = [c for c in candidates if committed.get(c)]
+                if with_committed:
+                    target = with_committed[0]
+                    displaced = committed[target].pop(0)
+                    kc.state[displaced] = KS.SPINOUS
+                    push_to_bottom(displaced, target)
+                    kc.basal[daughter] = True
+                    kc.column[daughter] = target
+                    placed = True
+        if not placed:  # column shoving: the daughter enters the bottom of the suprabasal stack
+            push_to_bottom(daughter, column)
+            keeps_cycling = daughter_cycles and draws[position, 0] < supra_prob.get(row, 0.0)
+            if not keeps_cycling:
+                kc.state[daughter] = KS.SPINOUS
+    log = sim.state.events
+    log.division_step.append(np.full(len(order), step, dtype=np.int64))
+    log.division_interval_steps.append(np.array(intervals, dtype=np.int64))
+    log.division_suprabasal.append(np.array(suprabasal_flags, dtype=bool))
+
+
+def _maturation_speed(sim: Simulation, cell_id: int) -> float:
+    cv = sim.spec.keratinocyte.maturation_cv
+    return float(
+        sim.random_stream.lognormal(sim.steps, Purpose.DIFFERENTIATION, CELL, [cell_id], 1.0, cv)[0]
+    )
+
+
+def delaminate(sim: Simulation) -> None:
+    """Committed basal cells leave the basal layer at rate ``1/committed_delamination_time_h``."""
+    kc, params, step = sim.state.kc, sim.spec.keratinocyte, sim.steps
+    alive = kc.rows()
+    waiting = alive[kc.basal[alive] & (kc.state[alive] == KS.COMMITTED)]
+    if not len(waiting):
+        return
+    probability = -np.expm1(-(sim.dt_min / 60.0) / params.committed_delamination_time_h)
+    leaving = waiting[
+        sim.random_stream.uniform(step, Purpose.FATE, CELL, kc.id[waiting], 2) < probability
+    ]
+    if not len(leaving):
+        return
+    leaving = leaving[np.argsort(kc.id[leaving], kind="stable")]
+    bottom = _bottom_keys(sim)
+    for row in leaving.tolist():
+        column = int(kc.column[row])
+        bottom[column] -= 1.0
+        kc.basal[row] = False
+        kc.stack_key[row] = bottom[column]
+        kc.state[row] = KS.SPINOUS
+
+
+def mature(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
+    """Advance maturation of spinous and granular cells; decide granular vs parakeratotic.
+
+    Parameters
+    ----------
+    sim
+        The simulation.
+    rows
+        Living keratinocyte rows, in the order of ``behaviour``.
+    behaviour
+        Behaviour matrix of those rows.
+    """
+    kc, params, step = sim.state.kc, sim.spec.keratinocyte, sim.steps
+    dt_days = sim.dt_min / 1440.0
+    state = kc.state[rows]
+    speed = behaviour[:, sim.rules.behaviour_index("differentiation")] * kc.maturation_speed[rows]
+    spinous = state == KS.SPINOUS
+    granular = state == KS.GRANULAR
+    maturation = kc.maturation[rows]
+    maturation = np.where(
+        spinous, maturation + dt_days * speed / params.spinous_duration_days, maturation
+    )
+    maturation = np.where(
+        granular, maturation + dt_days * speed / params.granular_duration_days, maturation
+    )
+    finishing = spinous & (maturation >= 1.0)
+    if np.any(finishing):
+        parakeratosis = behaviour[finishing, sim.rules.behaviour_index("parakeratosis")]
+        draw = sim.random_stream.uniform(step, Purpose.PARAKERATOSIS, CELL, kc.id[rows[finishing]])
+        skips = draw < parakeratosis
+        finishing_rows = rows[finishing]
+        kc.state[finishing_rows] = KS.GRANULAR
+        kc.parakeratotic[finishing_rows[skips]] = True
+        kc.state[finishing_rows[skips]] = (
+            KS.SPINOUS
+        )  # keeps its nucleus; cornifies without a granular stage
+        index = np.flatnonzero(finishing)
+        maturation[index[skips]] = 2.0
+        sim.state.events.production_step.append(np.full(len(finishing_rows), step, dtype=np.int64))
+    kc.maturation[rows] = maturation
+    state = kc.state[rows]
+    height = kc.height_um[rows]
+    height = np.where(
+        state == KS.SPINOUS,
+        params.basal_height_um
+        + (params.spinous_height_um - params.basal_height_um) * np.minimum(maturation, 1.0),
+        height,
+    )
+    height = np.where(state == KS.GRANULAR, params.granular_height_um, height)
+    height = np.where(
+        (state == KS.TA) | (state == KS.STEM) | (state == KS.COMMITTED),
+        params.basal_height_um,
+        height,
+    )
+    kc.height_um[rows] = height
+
+
+def cornify(sim: Simulation) -> None:
+    """The top viable cell of each column cornifies once mature (repeated while any is ready)."""
+    kc, params, step, layout = sim.state.kc, sim.spec.keratinocyte, sim.steps, sim.layout
+    spread_columns = np.concatenate(
+        [np.arange(layout.n_columns)[:, None], layout.neighbours], axis=1
+    )
+    share = 1.0 / spread_columns.shape[1]
+    for _ in range(64):
+        alive = kc.rows()
+        supra = alive[~kc.basal[alive]]
+        if not len(supra):
+            return
+        order, col_start = _kernels.stack_order(
+            kc.column[supra], kc.stack_key[supra], layout.n_columns
+        )
+        sorted_rows = supra[order]
+        has_cells = col_start[1:] > col_start[:-1]
+        top = sorted_rows[col_start[1:][has_cells] - 1]
+        ready = top[kc.maturation[top] >= 2.0]
+        if not len(ready):
+            return
+        ready = ready[np.argsort(kc.id[ready], kind="stable")]
+        columns = kc.column[ready]
+        n_spread = spread_columns.shape[1]
+        sc = sim.state.sc
+        sc.add(
+            len(ready) * n_spread,
+            column=spread_columns[columns].ravel(),
+            height_um=params.corneocyte_height_um * share,
+            birth_step=np.repeat(kc.birth_step[ready], n_spread),
+            entry_step=step,
+            shed_after_days=np.repeat(
+                sim.random_stream.lognormal(
+                    step,
+                    Purpose.SHEDDING,
+                    CELL,
+                    kc.id[ready],
+                    params.stratum_corneum_transit_days,
+                    0.2,
+                ),
+                n_spread,
+            ),
+            parakeratotic=np.repeat(kc.parakeratotic[ready], n_spread),
+            primary=np.tile(np.arange(n_spread) == 0, len(ready)),
+        )
+        kc.remove(ready)
+
+
+def shed(sim: Simulation, column_shedding_speed: np.ndarray) -> None:
+    """Age corneocytes by their column's shedding speed; shed from the top (oldest first).
+
+    Parameters
+    ----------
+    sim
+        The simulation.
+    column_shedding_speed
+        ``(n_columns,)`` multiplier of desquamation speed per column.
+    """
+    sc, step = sim.state.sc, sim.steps
+    rows = sc.rows()
+    if not len(rows):
+        return
+    sc.sc_age_days[rows] += (sim.dt_min / 1440.0) * column_shedding_speed[sc.column[rows]]
+    ready = sc.sc_age_days[rows] >= sc.shed_after_days[rows]
+    if not np.any(ready):
+        return
+    # top first: within a column a corneocyte sheds only when all older ones have gone
+    order = np.lexsort((sc.id[rows], sc.entry_step[rows], sc.column[rows]))
+    sorted_rows, sorted_ready = rows[order], ready[order]
+    columns = sc.column[sorted_rows]
+    starts = np.flatnonzero(np.r_[True, columns[1:] != columns[:-1]])
+    blocked = np.cumsum(~sorted_ready)
+    blocked_before_segment = np.repeat(
+        np.r_[0, blocked[starts[1:] - 1]], np.diff(np.r_[starts, len(columns)])
+    )
+    goes = sorted_ready & (blocked - blocked_before_segment == 0)
+    gone = sorted_rows[goes]
+    primary = gone[sc.primary[gone]]
+    log = sim.state.events
+    log.shed_step.append(np.full(len(primary), step, dtype=np.int64))
+    log.shed_age_steps.append(step - sc.birth_step[primary])
+    sc.remove(gone)
+
+
+def restack(sim: Simulation) -> None:
+    """Column shoving: renumber each suprabasal stack and recompute every cell's height position."""
+    kc, params, layout = sim.state.kc, sim.spec.keratinocyte, sim.layout
+    alive = kc.rows()
+    basal = alive[kc.basal[alive]]
+    supra = alive[~kc.basal[alive]]
+    kc.z_bottom_um[basal] = layout.bm_height_um[kc.column[basal]]
+    base = layout.bm_height_um + params.basal_height_um
+    if len(supra):
+        order, col_start = _kernels.stack_order(
+            kc.column[supra], kc.stack_key[supra], layout.n_columns
+        )
+        sorted_rows = np.ascontiguousarray(supra[order])
+        counts = np.diff(col_start)
+        kc.stack_key[sorted_rows] = (
+            np.arange(len(sorted_rows)) - np.repeat(col_start[:-1], counts)
+        ).astype(float)
+        z_bottom, column_top = _kernels.stack_columns(
+            col_start, sorted_rows, np.ascontiguousarray(kc.height_um), base
+        )
+        kc.z_bottom_um[sorted_rows] = z_bottom[sorted_rows]
+    else:
+        column_top = base.copy()
+    basal_count = np.bincount(kc.column[basal], minlength=layout.n_columns)
+    supra_count = np.bincount(kc.column[supra], minlength=layout.n_columns)
+    empty = (basal_count == 0) & (supra_count == 0)
+    column_top = np.where(empty, layout.bm_height_um, column_top)
+    sim.state.viable_top_um = np.ascontiguousarray(column_top)
+    sc = sim.state.sc
+    sc_rows = sc.rows()
+    sim.state.sc_height_um = np.bincount(
+        sc.column[sc_rows], weights=sc.height_um[sc_rows], minlength=layout.n_columns
+    )
+    sim.state.sc_parakeratotic_um = np.bincount(
+        sc.column[sc_rows],
+        weights=sc.height_um[sc_rows] * sc.parakeratotic[sc_rows],
+        minlength=layout.n_columns,
+    )
+
+
+_SUPRA_CODE = {
+    KS.TA: TISSUE_CODES["suprabasal_ta"],
+    KS.COMMITTED: TISSUE_CODES["spinous"],
+    KS.SPINOUS: TISSUE_CODES["spinous"],
+    KS.GRANULAR: TISSUE_CODES["granular"],
+    KS.STEM: TISSUE_CODES["suprabasal_ta"],
+}
+
+
+def rasterize(sim: Simulation) -> np.ndarray:
+    """Paint the tissue layer (uint8 codes, raveled) from columns, stacks and the corneum."""
+    kc, params, layout = sim.state.kc, sim.spec.keratinocyte, sim.layout
+    nz, n_columns, voxel = layout.nz, layout.n_columns, layout.voxel_um
+    centre = ((np.arange(nz) + 0.5) * voxel)[:, None]
+    bm = layout.bm_height_um[None, :]
+    top = sim.state.viable_top_um[None, :]
+    sc_top = top + sim.state.sc_height_um[None, :]
+    alive = kc.rows()
+    basal = alive[kc.basal[alive]]
+    basal_code = np.zeros(n_columns, dtype=np.uint8)
+    for state, name in (
+        (KS.COMMITTED, "basal_committed"),
+        (KS.TA, "basal_ta"),
+        (KS.STEM, "basal_stem"),
+    ):
+        these = basal[kc.state[basal] == state]
+        basal_code[kc.column[these]] = TISSUE_CODES[name]
+    para = sim.state.sc_parakeratotic_um > 0.5 * np.maximum(sim.state.sc_height_um, 1e-300)
+    sc_code = np.where(
+        para, TISSUE_CODES["parakeratotic_corneum"], TISSUE_CODES["stratum_corneum"]
+    ).astype(np.uint8)
+    tissue = np.zeros((nz, n_columns), dtype=np.uint8)
+    tissue[centre < bm] = TISSUE_CODES["dermis"]
+    in_basal = (centre >= bm) & (centre < bm + params.basal_height_um) & (centre < top)
+    tissue = np.where(in_basal, basal_code[None, :], tissue)
+    in_sc = (centre >= top) & (centre < sc_top)
+    tissue = np.where(in_sc, sc_code[None, :], tissue)
+    tissue = np.ascontiguousarray(tissue.ravel())
+    supra = alive[~kc.basal[alive]]
+    if len(supra):
+        order, col_start = _kernels.stack_order(kc.column[supra], kc.stack_key[supra], n_columns)
+        codes = np.zeros(kc.capacity, dtype=np.uint8)
+        for state, code in _SUPRA_CODE.items():
+            codes[supra[kc.state[supra] == state]] = code
+        codes[supra[kc.parakeratotic[supra] & (kc.state[supra] == KS.SPINOUS)]] = TISSUE_CODES[
+            "spinous"
+        ]
+        owner = np.full(nz * n_columns, -1, dtype=np.int64)
+        outside = _kernels.rasterize_columns(
+            col_start,
+            np.ascontiguousarray(supra[order]),
+            np.ascontiguousarray(kc.z_bottom_um),
+            np.ascontiguousarray(kc.height_um),
+            codes,
+            voxel,
+            nz,
+            tissue,
+            owner,
+        )
+        if outside:
+            sim.raise_outgrown()
+    if np.any(sc_top > (nz - 1) * voxel):
+        sim.raise_outgrown()
+    tissue[layout.capillary_voxels] = TISSUE_CODES["capillary"]
+    return tissue

@@ -1,0 +1,340 @@
+"""Running a simulation to an HDF5 run file: frames, time series, events, checkpoints, resume.
+
+:func:`run` is what ``mscabm run`` calls. The simulation returns to Python after every step, so
+output, progress and Ctrl-C are handled between steps (signal handling stays with the caller's
+main thread; Dask workers run this in threads).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mscabm import io as _io
+from mscabm.defaults import FIELD_DISPLAY
+from mscabm.engine import Simulation
+from mscabm.scenario import Scenario, load_scenario
+from mscabm.vocab import TISSUE_CODES
+
+CELL_COLUMNS = {
+    "cell_id": np.uint64,
+    "type": np.uint8,
+    "voxel": np.int64,
+    "state": np.uint8,
+    "birth_step": np.int64,
+    "height_um": np.float32,
+}
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives after every step."""
+
+    step: int
+    total_steps: int
+    time_days: float
+    duration_days: float
+
+
+def git_commit() -> str | None:
+    """The source tree's git commit, when mscabm runs from a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def default_output(spec: Scenario, seed: int, folder: Path = Path("runs")) -> Path:
+    """A new, unique run file name under ``runs/``."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / f"{spec.name}_{stamp}_seed{seed % 100000:05d}"
+    candidate = base.with_suffix(".h5")
+    counter = 1
+    while candidate.exists():
+        candidate = Path(f"{base}_{counter}.h5")
+        counter += 1
+    return candidate
+
+
+def _writer(sim: Simulation, path: Path, overwrite: bool) -> _io.RunWriter:
+    spec = sim.spec
+    selected = spec.outputs.fields
+    fields = [
+        _io.FieldMeta(
+            id=field_id,
+            units="pg/mL",
+            long_name=FIELD_DISPLAY[field_id][0],
+            display_name=FIELD_DISPLAY[field_id][1],
+            diffusion_um2_per_min=spec.fields[field_id].diffusion_um2_per_min,
+            half_life_min=spec.fields[field_id].half_life_min,
+        )
+        for field_id in sim.field_ids
+        if selected == "all" or field_id in selected
+    ]
+    dims = ("z", "x") if len(sim.layout.shape) == 2 else ("z", "y", "x")
+    return _io.RunWriter(
+        path,
+        attrs={
+            "seed": sim.seed,
+            "scenario": spec.to_yaml(),
+            "scenario_name": spec.name,
+            "git_commit": git_commit(),
+            "dt_min": sim.dt_min,
+            "status": "running",
+        },
+        dims=dims,
+        shape=sim.layout.shape,
+        voxel_um=sim.layout.voxel_um,
+        fields=fields,
+        lattice_codes=TISSUE_CODES,
+        timeseries_names=sim.readout_names,
+        cell_columns=CELL_COLUMNS,
+        overwrite=overwrite,
+    )
+
+
+def _write_frame(writer: _io.RunWriter, sim: Simulation) -> None:
+    frame = sim.frame()
+    writer.write_frame(
+        frame["time_days"],
+        tissue=frame["tissue"],
+        mobile=frame["mobile"],
+        net=frame["net"],
+        sc_height_um=frame["sc_height_um"],
+        fields=frame["fields"],
+        cells=frame["cells"],
+    )
+
+
+def _checkpoint_steps(sim: Simulation) -> set[int]:
+    time = sim.spec.time
+    steps = {round(day * sim.steps_per_day) for day in time.checkpoint_at_days}
+    if time.checkpoint_every_days:
+        every = round(time.checkpoint_every_days * sim.steps_per_day)
+        steps.update(range(every, sim.total_steps + 1, every))
+    return {s for s in steps if 0 < s <= sim.total_steps}
+
+
+class _Counters:
+    """How much of each output has been written (checkpoints record it for --resume)."""
+
+    def __init__(self, frames: int = 0, timeseries: int = 0, events: int = 0):
+        self.frames, self.timeseries, self.events = frames, timeseries, events
+
+
+def _loop(
+    sim: Simulation,
+    writer: _io.RunWriter,
+    path: Path,
+    counters: _Counters,
+    progress: Callable[[Progress], None] | None,
+) -> None:
+    frame_steps = round(sim.spec.time.frame_interval_days * sim.steps_per_day)
+    series_steps = max(1, round(sim.spec.time.timeseries_interval_hours * 60.0 / sim.dt_min))
+    checkpoints = _checkpoint_steps(sim)
+
+    def flush_events() -> None:
+        new = sim.applied_events[counters.events :]
+        if new:
+            writer.append_events(new)
+            counters.events += len(new)
+
+    while sim.steps < sim.total_steps:
+        sim.step()
+        step = sim.steps
+        flush_events()
+        if step % series_steps == 0 or step == sim.total_steps:
+            writer.append_timeseries(sim.time_days, sim.measure())
+            counters.timeseries += 1
+        if step % frame_steps == 0 or step == sim.total_steps:
+            _write_frame(writer, sim)
+            counters.frames += 1
+        if step in checkpoints:
+            arrays, meta = sim.checkpoint()
+            meta.update(
+                n_frames=counters.frames, n_timeseries=counters.timeseries, n_events=counters.events
+            )
+            _io.save_checkpoint(path, step, arrays, meta)
+        if progress is not None:
+            progress(Progress(step, sim.total_steps, sim.time_days, sim.spec.time.duration_days))
+
+
+def _start(sim: Simulation, writer: _io.RunWriter, counters: _Counters) -> None:
+    if sim.applied_events:
+        writer.append_events(sim.applied_events)
+        counters.events = len(sim.applied_events)
+    writer.append_timeseries(sim.time_days, sim.readouts)
+    counters.timeseries = 1
+    _write_frame(writer, sim)
+    counters.frames = 1
+
+
+def _finish(writer: _io.RunWriter, status: str) -> None:
+    writer.set_attr("status", status)
+    writer.close()
+
+
+def run(
+    spec: Scenario | str | Path,
+    *,
+    output: str | Path | None = None,
+    seed: int | None = None,
+    days: float | None = None,
+    overrides: Iterable[str] = (),
+    force: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> Path:
+    """Run a scenario and write one HDF5 run file.
+
+    Parameters
+    ----------
+    spec
+        Scenario, scenario file, or shipped scenario name.
+    output
+        Run file; default a new uniquely named file under ``runs/``.
+    seed
+        uint64 seed (default: the scenario's, else a random one, recorded in the file).
+    days
+        Replace the scenario's duration.
+    overrides
+        ``dotted.key=value`` overrides.
+    force
+        Overwrite an existing output file.
+    progress
+        Called after every step.
+
+    Returns
+    -------
+    pathlib.Path
+        The run file.
+    """
+    if not isinstance(spec, Scenario):
+        spec = load_scenario(spec, overrides=overrides, duration_days=days, seed=seed)
+    elif overrides or days is not None or seed is not None:
+        spec = load_scenario(
+            spec.model_dump(mode="json"), overrides=overrides, duration_days=days, seed=seed
+        )
+    sim = Simulation(spec, rng=seed)
+    path = Path(output) if output is not None else default_output(spec, sim.seed)
+    return _run_new(sim, path, force, progress)
+
+
+def _run_new(
+    sim: Simulation, path: Path, force: bool, progress: Callable[[Progress], None] | None
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = _writer(sim, path, overwrite=force)
+    counters = _Counters()
+    status = "interrupted"
+    try:
+        _start(sim, writer, counters)
+        _loop(sim, writer, path, counters, progress)
+        status = "complete"
+    finally:
+        _finish(writer, status)
+    return path
+
+
+def resume(path: str | Path, *, progress: Callable[[Progress], None] | None = None) -> Path:
+    """Continue a run from its last checkpoint (frames after it are rewritten).
+
+    Parameters
+    ----------
+    path
+        The run file.
+    progress
+        Called after every step.
+
+    Returns
+    -------
+    pathlib.Path
+        The run file.
+    """
+    path = Path(path)
+    checkpoints = _io.list_checkpoints(path)
+    if not checkpoints:
+        raise _io.RunFileError(
+            path, f"has no checkpoints in {_io.checkpoint_dir(path)}; nothing to resume from"
+        )
+    _, checkpoint = checkpoints[-1]
+    arrays, meta = _io.load_checkpoint(checkpoint)
+    spec = load_scenario(_scenario_mapping(meta["scenario"]))
+    sim = Simulation(spec, rng=int(meta["seed"]))
+    sim.restore(arrays, meta)
+    writer = _io.RunWriter.reopen_for_resume(
+        path,
+        n_frames=int(meta["n_frames"]),
+        n_timeseries=int(meta["n_timeseries"]),
+        n_events=int(meta["n_events"]),
+    )
+    writer.set_attr("status", "running")
+    counters = _Counters(int(meta["n_frames"]), int(meta["n_timeseries"]), int(meta["n_events"]))
+    status = "interrupted"
+    try:
+        _loop(sim, writer, path, counters, progress)
+        status = "complete"
+    finally:
+        _finish(writer, status)
+    return path
+
+
+def fork(
+    checkpoint: str | Path,
+    *,
+    output: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    days: float | None = None,
+    force: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> Path:
+    """Start a new run from a checkpoint, keeping its seed (common random numbers).
+
+    Parameters
+    ----------
+    checkpoint
+        A checkpoint file (``<run>.checkpoints/step_*.h5``).
+    output
+        New run file (default under ``runs/``); never the parent's.
+    overrides
+        ``dotted.key=value`` changes for this arm.
+    days
+        Total duration (from day 0 of the parent).
+    force
+        Overwrite an existing output file.
+    progress
+        Called after every step.
+
+    Returns
+    -------
+    pathlib.Path
+        The new run file.
+    """
+    arrays, meta = _io.load_checkpoint(checkpoint)
+    spec = load_scenario(
+        _scenario_mapping(meta["scenario"]), overrides=overrides, duration_days=days
+    )
+    sim = Simulation(spec, rng=int(meta["seed"]))
+    sim.restore(arrays, meta)
+    path = Path(output) if output is not None else default_output(spec, sim.seed)
+    return _run_new(sim, path, force, progress)
+
+
+def _scenario_mapping(text: str) -> dict:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    return yaml.load(text)

@@ -1,0 +1,830 @@
+"""Scenario files: YAML → validated, frozen :class:`Scenario`.
+
+Loading order: read the YAML with a YAML 1.2 safe round-trip loader that keeps line numbers
+(``1e5`` is a number, ``on``/``no`` are text, custom tags are refused, nothing is executed);
+follow ``extends:`` (a shipped scenario name or a path relative to the file) with cycle
+detection; apply ``--set`` overrides; put the species profile's defaults (:mod:`mscabm.defaults`)
+underneath; validate with pydantic v2 (strict numbers, unknown keys forbidden); check names
+(cell types, signals, behaviours, fields, event kinds) against :mod:`mscabm.vocab`; check that
+the lattice holds the epidermis. Every problem becomes one :class:`ScenarioError` that names the
+file, the line where known, and the dotted key.
+
+Merging rules: mappings merge key by key (the child wins); ``rules`` merge by their key
+(cell type, behaviour, direction, signals) and a rule with ``enabled: false`` removes the
+matching rule; ``events`` of a child are appended to those of its parent; other lists are
+replaced.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from mscabm import _kernels
+from mscabm import defaults as _defaults
+from mscabm import vocab
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used: one message naming file, line (when known) and key.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what is allowed.
+    file
+        The scenario file (or ``"--set"``) the bad value came from.
+    line
+        1-based line number, when known.
+    key
+        Dotted key, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ):
+        self.message, self.file, self.line, self.key = message, file, line, key
+        where = file or "scenario"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Geometry(_Model):
+    """Lattice geometry and species profile."""
+
+    species: Literal["human", "mouse"]
+    dims: Literal[2, 3]
+    voxel_um: PositiveFloat
+    width_um: PositiveFloat
+    depth_um: PositiveFloat
+    height_um: PositiveFloat
+    dermis_depth_um: PositiveFloat
+    bm_undulation_amplitude_um: NonNegativeFloat
+    bm_undulation_period_um: PositiveFloat
+    capillary_depth_um: PositiveFloat
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Lattice shape ``(z, x)`` or ``(z, y, x)`` in voxels."""
+        nz = round(self.height_um / self.voxel_um)
+        nx = round(self.width_um / self.voxel_um)
+        if self.dims == 2:
+            return (nz, nx)
+        return (nz, round(self.depth_um / self.voxel_um), nx)
+
+
+class TimeSpec(_Model):
+    """Clock, output and checkpoint schedule."""
+
+    dt_min: PositiveFloat
+    duration_days: PositiveFloat
+    frame_interval_days: PositiveFloat
+    timeseries_interval_hours: PositiveFloat
+    checkpoint_every_days: PositiveFloat | None
+    checkpoint_at_days: tuple[NonNegativeFloat, ...]
+
+
+class FieldSpec(_Model):
+    """Transport of one diffusing field."""
+
+    diffusion_um2_per_min: NonNegativeFloat
+    half_life_min: PositiveFloat
+    dermis_half_life_min: PositiveFloat
+    stratum_corneum_half_life_min: PositiveFloat
+    stratum_corneum_diffusion_factor: Fraction
+    bottom_bc: Literal["no_flux", "fixed"]
+    bottom_value_pg_per_ml: NonNegativeFloat
+
+
+class KeratinocyteParams(_Model):
+    """Keratinocyte lineage, growth and differentiation parameters (sources in defaults)."""
+
+    basal_cells_per_column: Annotated[int, Field(ge=1, le=8, strict=True)]
+    stem_fraction: Fraction
+    cycle_time_h: PositiveFloat
+    cycle_fixed_phase_h: NonNegativeFloat
+    ta_divisions: Annotated[int, Field(ge=0, le=12, strict=True)]
+    committed_delamination_time_h: PositiveFloat
+    spinous_duration_days: PositiveFloat
+    granular_duration_days: PositiveFloat
+    basal_height_um: PositiveFloat
+    spinous_height_um: PositiveFloat
+    granular_height_um: PositiveFloat
+    corneocyte_height_um: PositiveFloat
+    stratum_corneum_transit_days: PositiveFloat
+    maturation_cv: Annotated[float, Field(ge=0, le=1)]
+    basal_uptake_per_min: NonNegativeFloat
+
+
+class CapillaryParams(_Model):
+    """Papillary capillary loops: spacing and dilation kinetics."""
+
+    spacing_um: PositiveFloat
+    dilation_time_h: PositiveFloat
+
+
+class Rule(_Model):
+    """One Hill rule (DESIGN.md principle 5; semantics in the README)."""
+
+    cell_type: str
+    signals: tuple[str, ...] = Field(min_length=1, max_length=4)
+    direction: Literal["increases", "decreases"]
+    behaviour: str
+    saturation: NonNegativeFloat
+    half_max: PositiveFloat
+    hill_power: Annotated[float, Field(ge=0, le=20, allow_inf_nan=False, strict=True)] = 1.0
+    enabled: bool = Field(default=True, strict=True)
+
+    @property
+    def key(self) -> tuple:
+        """Identity used when a scenario overrides a default rule."""
+        return (self.cell_type, self.behaviour, self.direction, tuple(self.signals))
+
+
+class Event(_Model):
+    """A scheduled intervention."""
+
+    day: NonNegativeFloat
+    kind: str
+    target: str
+    amount: float = Field(default=0.0, allow_inf_nan=False, strict=True)
+    note: str = ""
+
+
+class Outputs(_Model):
+    """What a run writes besides the time series."""
+
+    fields: Literal["all"] | tuple[str, ...] = "all"
+    cells: bool = Field(default=True, strict=True)
+
+
+class Scenario(_Model):
+    """A validated, frozen scenario. Build it with :func:`load_scenario`."""
+
+    name: str
+    description: str = ""
+    geometry: Geometry
+    time: TimeSpec
+    fields: dict[str, FieldSpec]
+    keratinocyte: KeratinocyteParams
+    capillary: CapillaryParams
+    rules: tuple[Rule, ...]
+    events: tuple[Event, ...] = ()
+    outputs: Outputs = Outputs()
+    initial_state: str | None = None
+    seed: Annotated[int, Field(ge=0, lt=2**64, strict=True)] | None = None
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
+        for field_id in value:
+            if field_id not in vocab.FIELD_IDS:
+                raise ValueError(
+                    f"unknown field {field_id!r}; {vocab.suggest(field_id, vocab.FIELD_IDS)}"
+                )
+        return value
+
+    @property
+    def field_ids(self) -> tuple[str, ...]:
+        """Field ids in their fixed vocabulary order."""
+        return tuple(f for f in vocab.FIELD_IDS if f in self.fields)
+
+    def to_yaml(self) -> str:
+        """The resolved scenario as YAML text (written into every run file)."""
+        yaml = YAML(typ="safe", pure=True)
+        yaml.default_flow_style = False
+        yaml.sort_base_mapping_type_on_output = False
+        stream = io.StringIO()
+        yaml.dump(_plain(self.model_dump(mode="json")), stream)
+        return stream.getvalue()
+
+
+# ------------------------------------------------------------------------------- YAML handling
+Marks = dict[tuple, tuple[str, int]]
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """Shipped scenario files by name."""
+    folder = resources.files("mscabm") / "scenarios"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
+
+
+def _plain(value: Any) -> Any:
+    """ruamel types → plain Python types (dict, list, str, int, float, bool, None)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _read_yaml(path: Path) -> tuple[dict, Marks]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError("file not found", file=name) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"cannot read the file ({err})", file=name) from None
+    yaml = YAML(typ="rt")
+    yaml.version = (1, 2)
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = (err.problem or err.context or "invalid YAML").strip()
+        raise ScenarioError(f"YAML syntax error: {problem}", file=name, line=line) from None
+    except YAMLError as err:
+        raise ScenarioError(f"YAML error: {err}", file=name) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ScenarioError("the top level must be a mapping of keys to values", file=name, line=1)
+    marks: Marks = {}
+    _collect_marks(data, (), name, marks)
+    return _plain(data), marks
+
+
+def _collect_marks(node: Any, path: tuple, file: str, marks: Marks) -> None:
+    if getattr(node, "tag", None) is not None and type(node).__name__ == "TaggedScalar":
+        raise ScenarioError(
+            "custom YAML tags are not allowed", file=file, key=".".join(map(str, path))
+        )
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            line = node.lc.key(key)[0] + 1 if hasattr(node, "lc") else None
+            if line is not None:
+                marks[(*path, str(key))] = (file, line)
+            _collect_marks(value, (*path, str(key)), file, marks)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if hasattr(node, "lc"):
+                try:
+                    marks[(*path, index)] = (file, node.lc.item(index)[0] + 1)
+                except (KeyError, IndexError, TypeError):
+                    pass
+            _collect_marks(value, (*path, index), file, marks)
+    elif not isinstance(node, str | int | float | bool | type(None)):
+        raise ScenarioError(
+            f"value of type {type(node).__name__} is not allowed (custom YAML tags are refused)",
+            file=file,
+            key=".".join(map(str, path)),
+        )
+
+
+def _rule_key(rule: Mapping) -> tuple:
+    signals = rule.get("signals", [])
+    return (
+        rule.get("cell_type"),
+        rule.get("behaviour"),
+        rule.get("direction"),
+        tuple(signals) if isinstance(signals, list) else signals,
+    )
+
+
+def _merge(base: dict, child: dict) -> dict:
+    merged = dict(base)
+    for key, value in child.items():
+        if key == "rules" and isinstance(value, list) and isinstance(base.get(key), list):
+            merged[key] = _merge_rules(base[key], value)
+        elif key == "events" and isinstance(value, list) and isinstance(base.get(key), list):
+            merged[key] = [*base[key], *value]
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_rules(base: list, child: list) -> list:
+    rules = [dict(r) if isinstance(r, dict) else r for r in base]
+    index = {_rule_key(r): i for i, r in enumerate(rules) if isinstance(r, dict)}
+    for rule in child:
+        key = _rule_key(rule) if isinstance(rule, dict) else None
+        if key is not None and key in index:
+            position = index[key]
+            rules[position] = {**rules[position], **rule}
+        else:
+            if key is not None:
+                index[key] = len(rules)
+            rules.append(rule)
+    return (
+        rules  # disabled rules stay until compile_rules drops them (a child may disable a default)
+    )
+
+
+def _resolve_extends(path: Path, chain: tuple[str, ...], marks: Marks) -> dict:
+    data, file_marks = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        marks.update(file_marks)
+        return data
+    if not isinstance(parent, str):
+        file, line = file_marks.get(("extends",), (str(path), None))
+        raise ScenarioError(
+            "must be a shipped scenario name or a path", file=file, line=line, key="extends"
+        )
+    shipped = shipped_scenarios()
+    candidate = (path.parent / parent).resolve()
+    if parent in shipped and not candidate.exists():
+        parent_path = shipped[parent].resolve()
+    elif candidate.exists():
+        parent_path = candidate
+    else:
+        file, line = file_marks.get(("extends",), (str(path), None))
+        raise ScenarioError(
+            f"{parent!r} is neither a shipped scenario nor an existing file "
+            f"(shipped: {', '.join(sorted(shipped))})",
+            file=file,
+            line=line,
+            key="extends",
+        )
+    if str(parent_path) in chain:
+        cycle = " → ".join(Path(p).name for p in (*chain, str(parent_path)))
+        file, line = file_marks.get(("extends",), (str(path), None))
+        raise ScenarioError(f"extends cycle: {cycle}", file=file, line=line, key="extends")
+    base = _resolve_extends(parent_path, (*chain, str(parent_path)), marks)
+    marks.update(file_marks)  # the child's lines win
+    return _merge(base, data)
+
+
+def _apply_set(data: dict, assignment: str) -> None:
+    if "=" not in assignment:
+        raise ScenarioError(f"expected dotted.key=value, got {assignment!r}", file="--set")
+    dotted, text = assignment.split("=", 1)
+    keys = dotted.strip().split(".")
+    if not all(keys):
+        raise ScenarioError(f"bad key {dotted!r}", file="--set")
+    yaml = YAML(typ="safe", pure=True)
+    yaml.version = (1, 2)
+    try:
+        value = _plain(yaml.load(text)) if text.strip() else ""
+    except YAMLError as err:
+        raise ScenarioError(
+            f"cannot parse the value {text!r}: {err}", file="--set", key=dotted
+        ) from None
+    node = data
+    for depth, key in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            try:
+                node = node[int(key)]
+                continue
+            except (ValueError, IndexError):
+                raise ScenarioError(
+                    f"{'.'.join(keys[: depth + 1])} is not an index of that list",
+                    file="--set",
+                    key=dotted,
+                ) from None
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict | list):
+            raise ScenarioError(
+                f"{'.'.join(keys[: depth + 1])} is not a mapping", file="--set", key=dotted
+            )
+    if isinstance(node, list):
+        try:
+            node[int(keys[-1])] = value
+        except (ValueError, IndexError):
+            raise ScenarioError("not an index of that list", file="--set", key=dotted) from None
+    else:
+        node[keys[-1]] = value
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class whose fields are valid at ``loc`` (for 'did you mean')."""
+    model: Any = Scenario
+    for part in loc:
+        if model is None or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+        annotation = info.annotation
+        if str(part) == "fields":
+            return FieldSpec
+        if str(part) in ("rules", "events"):
+            return Rule if part == "rules" else Event
+        model = annotation if isinstance(annotation, type) else None
+    return model
+
+
+def _line_of(loc: tuple, marks: Marks, default_file: str) -> tuple[str, int | None]:
+    for cut in range(len(loc), 0, -1):
+        mark = marks.get(tuple(loc[:cut]))
+        if mark is not None:
+            return mark
+    return default_file, None
+
+
+def _describe_error(err: dict) -> str:
+    kind, value = err["type"], err.get("input")
+    loc = err["loc"]
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1]) if len(loc) > 1 else Scenario
+        if len(loc) >= 2 and loc[0] in ("rules", "events") and isinstance(loc[1], int):
+            parent = _model_at(loc[:1])
+            if len(loc) > 3:
+                parent = None
+        if len(loc) >= 2 and loc[0] == "fields":
+            parent = FieldSpec
+        valid = tuple(parent.model_fields) if parent is not None else ()
+        return (
+            f"unknown key {loc[-1]!r}; {vocab.suggest(str(loc[-1]), valid)}"
+            if valid
+            else (f"unknown key {loc[-1]!r}")
+        )
+    if kind in ("float_type", "int_type", "float_parsing") and isinstance(value, str):
+        return f"expected a number, got the text {value!r} (remove quotes; write 1e5 or 100000)"
+    if kind == "missing":
+        return "this key is required"
+    if kind == "literal_error":
+        return f"{value!r} is not allowed: {err['msg'].replace('Input should be ', 'expected ')}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{value!r} is out of range: {err['msg'].replace('Input should be ', 'must be ')}"
+    if kind == "finite_number":
+        return "must be a finite number"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{message} (got {value!r})" if not isinstance(value, dict | list) else message
+
+
+def load_scenario(
+    source: str | Path | Mapping,
+    *,
+    overrides: Iterable[str] = (),
+    duration_days: float | None = None,
+    seed: int | None = None,
+) -> Scenario:
+    """Load, merge, validate and freeze a scenario.
+
+    Parameters
+    ----------
+    source
+        A path to a YAML file, the name of a shipped scenario (``"healthy_human"``), or an
+        already-parsed mapping (then lines are unknown).
+    overrides
+        ``"dotted.key=value"`` strings applied after ``extends`` (values parsed as YAML).
+    duration_days
+        Replace ``time.duration_days``.
+    seed
+        Replace ``seed``.
+
+    Returns
+    -------
+    Scenario
+        The frozen scenario with every default filled in.
+
+    Raises
+    ------
+    ScenarioError
+        With the file, line and key of the first problem.
+    """
+    marks: Marks = {}
+    if isinstance(source, Mapping):
+        file_name = "<mapping>"
+        data = _plain(source)
+        if "extends" in data:
+            raise ScenarioError("extends is only supported in files", file=file_name, key="extends")
+    else:
+        path = Path(source)
+        shipped = shipped_scenarios()
+        if not path.exists() and str(source) in shipped:
+            path = shipped[str(source)]
+        elif not path.exists() and path.suffix == "" and path.with_suffix(".yaml").exists():
+            path = path.with_suffix(".yaml")
+        if not path.exists():
+            raise ScenarioError(
+                f"no such file, and not a shipped scenario (shipped: {', '.join(sorted(shipped))})",
+                file=str(source),
+            )
+        file_name = str(path)
+        data = _resolve_extends(path.resolve(), (str(path.resolve()),), marks)
+        # report lines against the name the user typed
+        marks = {
+            k: ((file_name if f == str(path.resolve()) else f), line)
+            for k, (f, line) in marks.items()
+        }
+    for assignment in overrides:
+        _apply_set(data, assignment)
+        dotted = assignment.split("=", 1)[0].strip()
+        marks[tuple(dotted.split("."))] = ("--set " + dotted, None)  # type: ignore[assignment]
+    if duration_days is not None:
+        data.setdefault("time", {})["duration_days"] = float(duration_days)
+    if seed is not None:
+        data["seed"] = int(seed)
+    data.setdefault("name", Path(file_name).stem)
+    species = (
+        data.get("geometry", {}).get("species", "human")
+        if isinstance(data.get("geometry"), dict)
+        else "human"
+    )
+    if species not in _defaults.PROFILES:
+        file, line = _line_of(("geometry", "species"), marks, file_name)
+        raise ScenarioError(
+            f"unknown species {species!r}; valid: {', '.join(_defaults.PROFILES)}",
+            file=file,
+            line=line,
+            key="geometry.species",
+        )
+    resolved = _merge(_defaults.profile_defaults(species), data)
+    try:
+        scenario = Scenario.model_validate(resolved)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        loc = tuple(first["loc"])
+        file, line = _line_of(loc, marks, file_name)
+        more = (
+            f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+            if len(errors) > 1
+            else ""
+        )
+        raise ScenarioError(
+            _describe_error(first) + more, file=file, line=line, key=".".join(map(str, loc))
+        ) from None
+    _check_names(scenario, marks, file_name)
+    _check_geometry(scenario, marks, file_name)
+    return scenario
+
+
+def _fail(message: str, loc: tuple, marks: Marks, file_name: str) -> ScenarioError:
+    file, line = _line_of(loc, marks, file_name)
+    return ScenarioError(message, file=file, line=line, key=".".join(map(str, loc)))
+
+
+def _check_names(scenario: Scenario, marks: Marks, file_name: str) -> None:
+    signals = vocab.signal_names()
+    saturations: dict[tuple, tuple[float, int]] = {}
+    for index, rule in enumerate(scenario.rules):
+        loc = ("rules", index)
+        if rule.cell_type not in vocab.CELL_TYPES:
+            raise _fail(
+                f"unknown cell type {rule.cell_type!r}; {vocab.suggest(rule.cell_type, vocab.CELL_TYPES)}",
+                (*loc, "cell_type"),
+                marks,
+                file_name,
+            )
+        behaviours = vocab.BEHAVIOURS[rule.cell_type]
+        if rule.behaviour not in behaviours:
+            raise _fail(
+                f"unknown behaviour {rule.behaviour!r} for {rule.cell_type}; {vocab.suggest(rule.behaviour, behaviours)}",
+                (*loc, "behaviour"),
+                marks,
+                file_name,
+            )
+        for position, signal in enumerate(rule.signals):
+            if signal not in signals:
+                raise _fail(
+                    f"unknown signal {signal!r}; {vocab.suggest(signal, signals)}",
+                    (*loc, "signals", position),
+                    marks,
+                    file_name,
+                )
+            if signal in vocab.FIELD_IDS and signal not in scenario.fields:
+                raise _fail(
+                    f"field {signal!r} is not in this scenario's fields",
+                    (*loc, "signals"),
+                    marks,
+                    file_name,
+                )
+        key = (rule.cell_type, rule.behaviour, rule.direction)
+        if key in saturations and not math.isclose(
+            saturations[key][0], rule.saturation, rel_tol=1e-12
+        ):
+            other = saturations[key][1]
+            raise _fail(
+                f"saturation {rule.saturation} differs from {saturations[key][0]} of rules[{other}] for the "
+                f"same cell type, behaviour and direction (one saturation per behaviour and direction)",
+                (*loc, "saturation"),
+                marks,
+                file_name,
+            )
+        saturations[key] = (rule.saturation, index)
+    for index, event in enumerate(scenario.events):
+        loc = ("events", index)
+        if event.kind not in vocab.EVENT_KINDS:
+            raise _fail(
+                f"unknown event kind {event.kind!r}; {vocab.suggest(event.kind, vocab.EVENT_KINDS)}",
+                (*loc, "kind"),
+                marks,
+                file_name,
+            )
+        if event.kind in ("block_response", "unblock_response"):
+            cell_type, _, signal = event.target.partition(":")
+            if cell_type not in vocab.CELL_TYPES or signal not in signals:
+                raise _fail(
+                    f"target must be 'cell_type:signal' (cell types: {', '.join(vocab.CELL_TYPES)}; "
+                    f"signals: {', '.join(signals)}), got {event.target!r}",
+                    (*loc, "target"),
+                    marks,
+                    file_name,
+                )
+        elif event.target not in scenario.fields:
+            raise _fail(
+                f"unknown field {event.target!r}; {vocab.suggest(event.target, scenario.field_ids)}",
+                (*loc, "target"),
+                marks,
+                file_name,
+            )
+        if event.kind == "fix_field" and event.amount < 0:
+            raise _fail("a fixed level must be ≥ 0 pg/mL", (*loc, "amount"), marks, file_name)
+        if event.day > scenario.time.duration_days:
+            raise _fail(
+                f"day {event.day} is after the end of the run ({scenario.time.duration_days} days)",
+                (*loc, "day"),
+                marks,
+                file_name,
+            )
+    if scenario.outputs.fields != "all":
+        for position, field_id in enumerate(scenario.outputs.fields):
+            if field_id not in scenario.fields:
+                raise _fail(
+                    f"unknown field {field_id!r}; {vocab.suggest(field_id, scenario.field_ids)}",
+                    ("outputs", "fields", position),
+                    marks,
+                    file_name,
+                )
+    if scenario.keratinocyte.cycle_fixed_phase_h >= scenario.keratinocyte.cycle_time_h:
+        raise _fail(
+            f"must be shorter than keratinocyte.cycle_time_h ({scenario.keratinocyte.cycle_time_h} h)",
+            ("keratinocyte", "cycle_fixed_phase_h"),
+            marks,
+            file_name,
+        )
+
+
+def _check_geometry(scenario: Scenario, marks: Marks, file_name: str) -> None:
+    geometry, time = scenario.geometry, scenario.time
+    for key in ("width_um", "height_um", "dermis_depth_um") + (
+        ("depth_um",) if geometry.dims == 3 else ()
+    ):
+        ratio = getattr(geometry, key) / geometry.voxel_um
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise _fail(
+                f"{getattr(geometry, key)} is not a whole number of {geometry.voxel_um} µm voxels",
+                ("geometry", key),
+                marks,
+                file_name,
+            )
+    shape = geometry.shape
+    if min(shape[1:]) < 4:
+        raise _fail(
+            "the section must be at least 4 voxels wide", ("geometry", "width_um"), marks, file_name
+        )
+    kc = scenario.keratinocyte
+    # room needed above the deepest basement membrane: a healthy epidermis with its stratum
+    # corneum at least four times over (psoriatic thickening) plus two voxels of air
+    healthy_um = kc.basal_height_um + 4 * kc.spinous_height_um + 2 * kc.corneocyte_height_um
+    needed = (
+        geometry.dermis_depth_um
+        + geometry.bm_undulation_amplitude_um
+        + 4 * healthy_um
+        + 2 * geometry.voxel_um
+    )
+    if geometry.height_um < needed:
+        raise _fail(
+            f"{geometry.height_um} µm is too small for the epidermis: the dermis "
+            f"({geometry.dermis_depth_um} µm), basement-membrane undulation and room for a thickened "
+            f"epidermis need ≥ {math.ceil(needed / geometry.voxel_um) * geometry.voxel_um:g} µm",
+            ("geometry", "height_um"),
+            marks,
+            file_name,
+        )
+    if (
+        geometry.capillary_depth_um + geometry.bm_undulation_amplitude_um
+        >= geometry.dermis_depth_um
+    ):
+        raise _fail(
+            "capillaries would lie below the lattice",
+            ("geometry", "capillary_depth_um"),
+            marks,
+            file_name,
+        )
+    steps_per_day = 1440.0 / time.dt_min
+    if abs(steps_per_day - round(steps_per_day)) > 1e-9:
+        raise _fail(
+            "dt_min must divide a day (1440 min) evenly", ("time", "dt_min"), marks, file_name
+        )
+    for key in ("frame_interval_days", "duration_days"):
+        steps = getattr(time, key) * steps_per_day
+        if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
+            raise _fail(
+                f"must be a whole number of {time.dt_min}-minute steps",
+                ("time", key),
+                marks,
+                file_name,
+            )
+
+
+# --------------------------------------------------------------------------------- rule compile
+@dataclass(frozen=True)
+class CompiledRules:
+    """A scenario's rules as index arrays, with the names of their signal and behaviour axes.
+
+    Attributes
+    ----------
+    signal_names, behaviour_names
+        Column order of the signal and behaviour matrices (all cell types share one behaviour
+        axis; a type only uses its own behaviours).
+    base, saturation_up, saturation_down
+        ``(n_types, n_behaviours)`` base values b0 and the saturations of increasing and
+        decreasing rules (equal to the base where a behaviour has no such rule).
+    table
+        The rule table the kernel reads.
+    """
+
+    signal_names: tuple[str, ...]
+    behaviour_names: tuple[str, ...]
+    base: np.ndarray
+    saturation_up: np.ndarray
+    saturation_down: np.ndarray
+    table: _kernels.CompiledRules
+
+    def behaviour_index(self, name: str) -> int:
+        """Column of a behaviour."""
+        return self.behaviour_names.index(name)
+
+    def evaluate(self, signals: np.ndarray, cell_type: np.ndarray) -> np.ndarray:
+        """Behaviour values ``(n_cells, n_behaviours)`` of cells with the given signals."""
+        return self.table.evaluate(
+            signals, cell_type, self.base, self.saturation_up, self.saturation_down
+        )
+
+
+def compile_rules(scenario: Scenario) -> CompiledRules:
+    """Compile the scenario's enabled rules (names were checked when it loaded).
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario.
+
+    Returns
+    -------
+    CompiledRules
+    """
+    signal_names = vocab.signal_names()
+    behaviour_names = tuple(dict.fromkeys(b for t in vocab.CELL_TYPES for b in vocab.BEHAVIOURS[t]))
+    n_types, n_behaviours = len(vocab.CELL_TYPES), len(behaviour_names)
+    base = np.zeros((n_types, n_behaviours))
+    for type_name, values in _defaults.BASE_BEHAVIOURS.items():
+        for behaviour, value in values.items():
+            base[vocab.CELL_TYPES.index(type_name), behaviour_names.index(behaviour)] = value
+    kc = scenario.keratinocyte
+    base[vocab.CellType.KERATINOCYTE, behaviour_names.index("proliferation")] = 1.0 / (
+        kc.cycle_time_h - kc.cycle_fixed_phase_h
+    )
+    saturation_up = base.copy()
+    saturation_down = base.copy()
+    rows = []
+    for rule in (r for r in scenario.rules if r.enabled):
+        cell_type = vocab.CELL_TYPES.index(rule.cell_type)
+        behaviour = behaviour_names.index(rule.behaviour)
+        increases = rule.direction == "increases"
+        (saturation_up if increases else saturation_down)[cell_type, behaviour] = rule.saturation
+        terms = [(signal_names.index(s), rule.half_max, rule.hill_power) for s in rule.signals]
+        rows.append((cell_type, behaviour, 1 if increases else -1, terms))
+    return CompiledRules(
+        signal_names=signal_names,
+        behaviour_names=behaviour_names,
+        base=base,
+        saturation_up=saturation_up,
+        saturation_down=saturation_down,
+        table=_kernels.CompiledRules.from_rules(rows),
+    )
+
+
+def scenario_json_schema() -> dict:
+    """JSON schema of the scenario format (for editor completion)."""
+    return Scenario.model_json_schema()
