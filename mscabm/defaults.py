@@ -141,6 +141,9 @@ PROFILES: dict[str, dict[str, Any]] = {"human": _HUMAN, "mouse": _MOUSE}
 # proliferation = rate of leaving G1/G0 for the fixed S/G2/M phase (1/h); its base is
 # 1/(cycle_time_h − cycle_fixed_phase_h). Saturation: psoriatic cycle ≈ 36 h (W85) = 26 h fixed + 10 h.
 _PROLIF_MAX = 1.0 / 10.0  # calibrated, target 2 (value before calibration 1/10)
+# Keratinocyte and vessel responses are sigmoidal (Hill power 2, U): with power 1 the long low
+# tail of the curve let healthy background levels (≈ 1 pg/mL) speed the healthy cell cycle.
+HILL_POWER = 2.0
 _RULES: list[dict[str, Any]] = [
     # proliferation (1/h); base 1/cycle_time_h
     *[
@@ -151,7 +154,7 @@ _RULES: list[dict[str, Any]] = [
             "behaviour": "proliferation",
             "saturation": _PROLIF_MAX,
             "half_max": k,
-            "hill_power": 1.0,
+            "hill_power": HILL_POWER,
         }
         for sig, k in (
             ("il17a", 10.0),
@@ -169,7 +172,7 @@ _RULES: list[dict[str, Any]] = [
             "behaviour": "proliferation",
             "saturation": 0.5 / 285.0,
             "half_max": k,
-            "hill_power": 1.0,
+            "hill_power": HILL_POWER,
         }
         for sig, k in (("il10", 10.0), ("tgfb", 20.0))
     ],
@@ -182,7 +185,7 @@ _RULES: list[dict[str, Any]] = [
             "behaviour": "suprabasal_proliferation",
             "saturation": 0.8,
             "half_max": k,
-            "hill_power": 1.0,
+            "hill_power": HILL_POWER,
         }
         for sig, k in (("il17a", 10.0), ("il22", 10.0), ("tnfa", 20.0))
     ],
@@ -195,7 +198,7 @@ _RULES: list[dict[str, Any]] = [
             "behaviour": "differentiation",
             "saturation": 6.0,
             "half_max": k,
-            "hill_power": 1.0,
+            "hill_power": HILL_POWER,
         }
         for sig, k in (("il17a", 10.0), ("il22", 10.0), ("tnfa", 10.0), ("ifng", 20.0))
     ],
@@ -208,7 +211,7 @@ _RULES: list[dict[str, Any]] = [
             "behaviour": "parakeratosis",
             "saturation": 0.9,
             "half_max": k,
-            "hill_power": 1.0,
+            "hill_power": HILL_POWER,
         }
         for sig, k in (("il22", 10.0), ("il17a", 10.0), ("tnfa", 20.0))
     ],
@@ -221,7 +224,7 @@ _RULES: list[dict[str, Any]] = [
             "behaviour": "shedding",
             "saturation": 5.0,
             "half_max": k,
-            "hill_power": 1.0,
+            "hill_power": HILL_POWER,
         }
         for sig, k in (("il17a", 10.0), ("il22", 10.0))
     ],
@@ -259,7 +262,7 @@ for _field_id, _maximum in _KC_SECRETION_MAX.items():
                 "behaviour": f"secrete_{_field_id}",
                 "saturation": _maximum,
                 "half_max": _k,
-                "hill_power": 1.0,
+                "hill_power": HILL_POWER,
             }
         )
 # capillary dilation (relative perfusion): VEGF, TNF-α, IL-17A; plaques ≈ 2× (BIOLOGY.md vessels)
@@ -272,7 +275,7 @@ for _sig, _k in (("vegf", 100.0), ("tnfa", 10.0), ("il17a", 10.0)):
             "behaviour": "dilation",
             "saturation": 3.0,
             "half_max": _k,
-            "hill_power": 1.0,
+            "hill_power": HILL_POWER,
         }
     )
 

@@ -557,13 +557,33 @@ def load_scenario(
             line=line,
             key="geometry.species",
         )
+    if isinstance(data.get("fields"), dict):
+        for field_id in data["fields"]:
+            if field_id not in vocab.FIELD_IDS:
+                file, line = _line_of(("fields", field_id), marks, file_name)
+                raise ScenarioError(
+                    f"unknown field {field_id!r}; {vocab.suggest(field_id, vocab.FIELD_IDS)}",
+                    file=file,
+                    line=line,
+                    key=f"fields.{field_id}",
+                )
     resolved = _merge(_defaults.profile_defaults(species), data)
+    # rules merge into the defaults: report a rule by its position in the user's own list
+    user_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    user_index = {_rule_key(r): j for j, r in enumerate(user_rules) if isinstance(r, dict)}
+    merged_to_user = {
+        i: user_index[_rule_key(r)]
+        for i, r in enumerate(resolved.get("rules", []))
+        if isinstance(r, dict) and _rule_key(r) in user_index
+    }
     try:
         scenario = Scenario.model_validate(resolved)
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
         loc = tuple(first["loc"])
+        if len(loc) > 1 and loc[0] == "rules" and loc[1] in merged_to_user:
+            loc = ("rules", merged_to_user[loc[1]], *loc[2:])
         file, line = _line_of(loc, marks, file_name)
         more = (
             f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
@@ -573,7 +593,7 @@ def load_scenario(
         raise ScenarioError(
             _describe_error(first) + more, file=file, line=line, key=".".join(map(str, loc))
         ) from None
-    _check_names(scenario, marks, file_name)
+    _check_names(scenario, marks, file_name, merged_to_user)
     _check_geometry(scenario, marks, file_name)
     return scenario
 
@@ -583,11 +603,13 @@ def _fail(message: str, loc: tuple, marks: Marks, file_name: str) -> ScenarioErr
     return ScenarioError(message, file=file, line=line, key=".".join(map(str, loc)))
 
 
-def _check_names(scenario: Scenario, marks: Marks, file_name: str) -> None:
+def _check_names(
+    scenario: Scenario, marks: Marks, file_name: str, merged_to_user: dict[int, int]
+) -> None:
     signals = vocab.signal_names()
     saturations: dict[tuple, tuple[float, int]] = {}
     for index, rule in enumerate(scenario.rules):
-        loc = ("rules", index)
+        loc = ("rules", merged_to_user.get(index, index))
         if rule.cell_type not in vocab.CELL_TYPES:
             raise _fail(
                 f"unknown cell type {rule.cell_type!r}; {vocab.suggest(rule.cell_type, vocab.CELL_TYPES)}",

@@ -6,8 +6,11 @@ into it), the stratum corneum a barrier (diffusion × ``stratum_corneum_diffusio
 own half-life), region-specific decay in dermis and epidermis, uptake by basal cells inside the
 implicit operator — and cell secretion into sources.
 
-Units: fields in pg/mL; secretion in pg/cell/day is spread over the cell's voxel:
-``source (pg/mL/min) = rate / 1440 / voxel volume (mL)``. In 2-D the section is one voxel thick,
+Units: fields in pg/mL; secretion in pg/cell/day goes into the voxel holding the cell's centre:
+``source (pg/mL/min) = rate · (voxel_um / 10 µm)³ / 1440 / voxel volume (mL)``. Per-cell rates
+are calibrated on the 10 µm human lattice (:data:`mscabm.defaults.KC_SECRETION`); the factor
+``(voxel_um / 10)³`` keeps tissue levels independent of the voxel size (a 5 µm mouse voxel holds
+one cell in an eighth of the volume). In 2-D the section is one voxel thick,
 so a layer of secreting cells gives the same levels as in 3-D; point sources reach differently
 (documented in docs/model.md).
 """
@@ -25,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 REGION_AIR, REGION_CORNEUM, REGION_EPIDERMIS, REGION_DERMIS = 0, 1, 2, 3
 LN2 = float(np.log(2.0))
+REFERENCE_VOXEL_UM = 10.0  # voxel size on which per-cell secretion rates are calibrated
 
 
 def regions(tissue: np.ndarray) -> np.ndarray:
@@ -88,7 +92,7 @@ def secretion_sources(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) 
         rate_pg_per_day = behaviour[:, column]
         if np.any(rate_pg_per_day):
             source[index] = np.bincount(voxels, weights=rate_pg_per_day, minlength=layout.n_voxels)
-    source /= 1440.0 * voxel_ml
+    source *= (layout.voxel_um / REFERENCE_VOXEL_UM) ** 3 / (1440.0 * voxel_ml)
     return source
 
 

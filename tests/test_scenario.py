@@ -1,0 +1,229 @@
+"""Scenario loading: defaults, extends, overrides, rule compilation and bad scenarios."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mscabm.cli import app
+from mscabm.scenario import ScenarioError, compile_rules, load_scenario, shipped_scenarios
+
+RUNNER = CliRunner()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+# ------------------------------------------------------------------------------- good scenarios
+def test_every_shipped_scenario_loads_and_is_frozen():
+    names = shipped_scenarios()
+    assert {"healthy_human", "healthy_mouse", "psoriatic_drive_human", "healthy_human_3d"} <= set(names)
+    for name in names:
+        spec = load_scenario(name)
+        assert spec.name == name
+        with pytest.raises(ValueError):
+            spec.time.dt_min = 1.0  # frozen
+
+
+def test_defaults_come_from_the_species_profile():
+    human = load_scenario("healthy_human")
+    mouse = load_scenario("healthy_mouse")
+    assert human.geometry.voxel_um == 10.0
+    assert mouse.geometry.voxel_um == 5.0
+    assert human.keratinocyte.cycle_time_h == 311.0
+    assert mouse.keratinocyte.cycle_time_h != human.keratinocyte.cycle_time_h
+
+
+def test_extends_merges_and_appends_events(tmp_path):
+    child = write(
+        tmp_path,
+        "child.yaml",
+        """
+        extends: psoriatic_drive_human
+        time: {duration_days: 5}
+        events:
+          - {day: 2, kind: release_field, target: il17a}
+        """,
+    )
+    spec = load_scenario(child)
+    assert spec.time.duration_days == 5
+    assert [e.kind for e in spec.events] == ["fix_field"] * 4 + ["release_field"]
+    assert spec.geometry.species == "human"
+
+
+def test_extends_relative_path(tmp_path):
+    write(tmp_path, "base.yaml", "geometry: {width_um: 300}\n")
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\ntime: {duration_days: 2}\n")
+    spec = load_scenario(child)
+    assert spec.geometry.width_um == 300 and spec.time.duration_days == 2
+
+
+def test_set_overrides_and_rule_override(tmp_path):
+    spec = load_scenario("healthy_human", overrides=["keratinocyte.cycle_time_h=300", "time.duration_days=3"])
+    assert spec.keratinocyte.cycle_time_h == 300 and spec.time.duration_days == 3
+    path = write(
+        tmp_path,
+        "rules.yaml",
+        """
+        rules:
+          - {cell_type: keratinocyte, signals: [il17a], direction: increases, behaviour: proliferation,
+             saturation: 0.1, half_max: 99}
+          - {cell_type: keratinocyte, signals: [il22], direction: increases, behaviour: proliferation,
+             saturation: 0.1, half_max: 10, enabled: false}
+        """,
+    )
+    rules = load_scenario(path).rules
+    il17 = [r for r in rules if r.behaviour == "proliferation" and r.signals == ("il17a",)]
+    assert len(il17) == 1 and il17[0].half_max == 99
+    il22 = [r for r in rules if r.behaviour == "proliferation" and r.signals == ("il22",)]
+    assert len(il22) == 1 and il22[0].enabled is False
+    compiled = compile_rules(load_scenario(path))
+    assert compiled.table.n_rules == sum(1 for r in rules if r.enabled)
+
+
+def test_compiled_rules_follow_the_documented_semantics():
+    spec = load_scenario("healthy_human")
+    rules = compile_rules(spec)
+    n = len(rules.signal_names)
+    signals = np.zeros((2, n))
+    signals[1, rules.signal_names.index("il17a")] = 10.0  # = half-max of the IL-17A proliferation rule
+    values = rules.evaluate(signals, np.zeros(2, dtype=np.int32))
+    column = rules.behaviour_index("proliferation")
+    base = 1.0 / (spec.keratinocyte.cycle_time_h - spec.keratinocyte.cycle_fixed_phase_h)
+    assert values[0, column] == pytest.approx(base, rel=1e-12)
+    saturation = rules.saturation_up[0, column]
+    assert values[1, column] == pytest.approx(base + (saturation - base) * 0.5, rel=1e-12)
+
+
+def test_resolved_yaml_round_trips():
+    spec = load_scenario("psoriatic_drive_human")
+    again = load_scenario(
+        __import__("ruamel.yaml", fromlist=["YAML"]).YAML(typ="safe", pure=True).load(spec.to_yaml())
+    )
+    assert again == spec
+
+
+# -------------------------------------------------------------------------------- bad scenarios
+BAD = {
+    "yaml_syntax": ("geometry:\n  width_um: [1, 2\n", "YAML syntax error", None),
+    "unknown_top_key": ("geometri:\n  width_um: 500\n", "did you mean 'geometry'", "geometri"),
+    "unknown_nested_key": ("keratinocyte:\n  cycle_tim_h: 300\n", "did you mean 'cycle_time_h'", "keratinocyte.cycle_tim_h"),
+    "wrong_type": ("time:\n  duration_days: [3]\n", "time.duration_days", "time.duration_days"),
+    "number_as_text": ('keratinocyte:\n  cycle_time_h: "1e5"\n', "expected a number, got the text '1e5'", "keratinocyte.cycle_time_h"),
+    "negative_rate": ("keratinocyte:\n  cycle_time_h: -5\n", "out of range", "keratinocyte.cycle_time_h"),
+    "infinite": ("keratinocyte:\n  cycle_time_h: .inf\n", "finite", "keratinocyte.cycle_time_h"),
+    "misspelt_cell_type": (
+        "rules:\n  - {cell_type: keratinocite, signals: [il17a], direction: increases, behaviour: proliferation, saturation: 1, half_max: 1}\n",
+        "did you mean 'keratinocyte'",
+        "rules.0.cell_type",
+    ),
+    "misspelt_field_in_rule": (
+        "rules:\n  - {cell_type: keratinocyte, signals: [il17], direction: increases, behaviour: proliferation, saturation: 1, half_max: 1}\n",
+        "unknown signal 'il17'",
+        "rules.0.signals.0",
+    ),
+    "misspelt_behaviour": (
+        "rules:\n  - {cell_type: keratinocyte, signals: [il17a], direction: increases, behaviour: proliferate, saturation: 1, half_max: 1}\n",
+        "did you mean 'proliferation'",
+        "rules.0.behaviour",
+    ),
+    "bad_direction": (
+        "rules:\n  - {cell_type: keratinocyte, signals: [il17a], direction: up, behaviour: proliferation, saturation: 1, half_max: 1}\n",
+        "not allowed",
+        "rules.0.direction",
+    ),
+    "conflicting_saturation": (
+        "rules:\n  - {cell_type: keratinocyte, signals: [ccl20], direction: increases, behaviour: proliferation, saturation: 5, half_max: 1}\n",
+        "one saturation per behaviour",
+        "saturation",
+    ),
+    "unknown_event_kind": ("events:\n  - {day: 1, kind: fixfield, target: il17a, amount: 1}\n", "did you mean 'fix_field'", "events.0.kind"),
+    "unknown_event_field": ("events:\n  - {day: 1, kind: fix_field, target: il-17a, amount: 1}\n", "unknown field", "events.0.target"),
+    "event_after_end": ("time: {duration_days: 2}\nevents:\n  - {day: 5, kind: fix_field, target: il17a, amount: 1}\n", "after the end", "events.0.day"),
+    "unknown_field_key": ("fields:\n  il17a: {difusion_um2_per_min: 5}\n", "did you mean 'diffusion_um2_per_min'", "fields.il17a"),
+    "unknown_field_id": ("fields:\n  il99: {half_life_min: 5}\n", "unknown field 'il99'", "fields"),
+    "lattice_too_small": ("geometry: {height_um: 300}\n", "too small for the epidermis", "geometry.height_um"),
+    "not_whole_voxels": ("geometry: {width_um: 1005}\n", "whole number", "geometry.width_um"),
+    "bad_species": ("geometry: {species: rat}\n", "unknown species", "geometry.species"),
+    "extends_missing": ("extends: no_such_scenario.yaml\n", "neither a shipped scenario nor an existing file", "extends"),
+    "custom_tag": ("geometry: !!python/object:os.system {width_um: 1}\n", "", None),
+    "top_level_list": ("- a\n- b\n", "top level must be a mapping", None),
+    "bad_dims": ("geometry: {dims: 4}\n", "not allowed", "geometry.dims"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_scenario_gives_one_clear_message_and_exit_2(tmp_path, case):
+    text, fragment, key = BAD[case]
+    path = write(tmp_path, f"{case}.yaml", text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)), message
+    assert fragment in message, message
+    if key is not None:
+        assert key in message, message
+    result = RUNNER.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_scenario_message_names_the_line(tmp_path):
+    path = write(tmp_path, "line.yaml", "name: x\ntime:\n  duration_days: 2\nkeratinocyte:\n  cycle_time_h: -1\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.line == 5
+    assert str(caught.value).startswith(f"{path}:5: keratinocyte.cycle_time_h")
+
+
+def test_extends_cycle(tmp_path):
+    write(tmp_path, "a.yaml", "extends: b.yaml\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(ScenarioError, match="extends cycle: a.yaml → b.yaml → a.yaml"):
+        load_scenario(tmp_path / "a.yaml")
+
+
+def test_error_in_parent_names_the_parent_file(tmp_path):
+    write(tmp_path, "parent.yaml", "keratinocyte:\n  cycle_time_h: -3\n")
+    child = write(tmp_path, "child.yaml", "extends: parent.yaml\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(child)
+    assert "parent.yaml:2" in str(caught.value)
+
+
+def test_bad_set_override():
+    with pytest.raises(ScenarioError, match="--set"):
+        load_scenario("healthy_human", overrides=["keratinocyte.cycle_time_h"])
+    with pytest.raises(ScenarioError, match="cycle_tim_h"):
+        load_scenario("healthy_human", overrides=["keratinocyte.cycle_tim_h=3"])
+
+
+def test_yaml_loader_never_executes_anything(tmp_path):
+    marker = tmp_path / "executed"
+    path = write(tmp_path, "evil.yaml", f"name: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ScenarioError):
+        load_scenario(path)
+    assert not marker.exists()
+
+
+def test_cli_validate_is_a_real_command_without_traceback(tmp_path):
+    path = write(tmp_path, "bad.yaml", "keratinocyte:\n  cycle_time_h: abc\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "mscabm.cli", "validate", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"{path}:2: keratinocyte.cycle_time_h" in done.stderr.replace("\n", "")
+    ok = subprocess.run(
+        [sys.executable, "-m", "mscabm.cli", "validate", "healthy_human"], capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0 and "OK" in ok.stdout
