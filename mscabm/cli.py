@@ -245,7 +245,7 @@ def info(run_file: Annotated[Path, typer.Argument(help="An HDF5 run file.")]) ->
     except _user_errors() as exc:
         _fail(exc)
         return
-    finals = summary.pop("timeseries_final", None) or {}
+    finals = summary.pop("timeseries", None) or {}
     for key, value in summary.items():
         if isinstance(value, dict | list):
             value = json.dumps(value, default=str)

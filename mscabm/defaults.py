@@ -78,7 +78,8 @@ _HUMAN: dict[str, Any] = {
         "basal_cells_per_column": 2,
         "stem_fraction": 0.15,
         "cycle_time_h": 311.0,
-        "cycle_fixed_phase_h": 26.0,
+        "cycle_fixed_phase_h": 30.0,
+        "stem_quiescence_factor": 3.0,
         "ta_divisions": 4,
         "committed_delamination_time_h": 24.0,
         "spinous_duration_days": 24.0,
@@ -89,6 +90,7 @@ _HUMAN: dict[str, Any] = {
         "corneocyte_height_um": 6.3,
         "stratum_corneum_transit_days": 14.0,
         "maturation_cv": 0.15,
+        "column_height_tolerance_um": 20.0,
         "basal_uptake_per_min": 0.0,
     },
     "capillary": {
@@ -127,6 +129,7 @@ _MOUSE["keratinocyte"].update(
         "granular_height_um": 6.0,
         "corneocyte_height_um": 3.0,
         "stratum_corneum_transit_days": 4.0,
+        "column_height_tolerance_um": 10.0,
     }
 )
 _MOUSE["capillary"]["spacing_um"] = 100.0
@@ -139,8 +142,8 @@ PROFILES: dict[str, dict[str, Any]] = {"human": _HUMAN, "mouse": _MOUSE}
 # Half-maxima sit at tissue levels (1-30 pg/mL; lesional dermal IL-17A ≈ 10 pg/mL, Kolbinger 2017),
 # not at in-vitro working doses (BIOLOGY_PARAMETERS.md §1, §3).
 # proliferation = rate of leaving G1/G0 for the fixed S/G2/M phase (1/h); its base is
-# 1/(cycle_time_h − cycle_fixed_phase_h). Saturation: psoriatic cycle ≈ 36 h (W85) = 26 h fixed + 10 h.
-_PROLIF_MAX = 1.0 / 10.0  # calibrated, target 2 (value before calibration 1/10)
+# 1/(cycle_time_h − cycle_fixed_phase_h). Saturation: psoriatic cycle ≈ 36 h (W85) = 30 h fixed + 6 h.
+_PROLIF_MAX = 1.0 / 6.0  # calibrated, target 2 (value before calibration 1/10)
 # Keratinocyte and vessel responses are sigmoidal (Hill power 2, U): with power 1 the long low
 # tail of the curve let healthy background levels (≈ 1 pg/mL) speed the healthy cell cycle.
 HILL_POWER = 2.0
@@ -183,7 +186,7 @@ _RULES: list[dict[str, Any]] = [
             "signals": [sig],
             "direction": "increases",
             "behaviour": "suprabasal_proliferation",
-            "saturation": 0.8,
+            "saturation": 0.95,
             "half_max": k,
             "hill_power": HILL_POWER,
         }
@@ -196,7 +199,7 @@ _RULES: list[dict[str, Any]] = [
             "signals": [sig],
             "direction": "increases",
             "behaviour": "differentiation",
-            "saturation": 6.0,
+            "saturation": 5.0,
             "half_max": k,
             "hill_power": HILL_POWER,
         }
@@ -222,7 +225,7 @@ _RULES: list[dict[str, Any]] = [
             "signals": [sig],
             "direction": "increases",
             "behaviour": "shedding",
-            "saturation": 5.0,
+            "saturation": 8.0,
             "half_max": k,
             "hill_power": HILL_POWER,
         }
@@ -306,11 +309,18 @@ SOURCES: dict[str, str] = {
         "27,000 germinative cells/mm²)"
     ),
     "keratinocyte.cycle_fixed_phase_h": (
-        "U: S+G2+M and minimal G1 ≈ 26 h, so that the psoriatic 36 h cycle (W85) is mostly fixed "
+        "U: S+G2+M and minimal G1 ≈ 30 h, so that the psoriatic 36 h cycle (W85) is mostly fixed "
         "(growth fraction ≈ 1) while the healthy 311 h cycle is mostly an exponential G1/G0 wait "
         "(growth fraction ≈ 0.6 measured over one cycle time, W85)"
     ),
     "keratinocyte.stem_fraction": "U: ≈ 10-15 % of basal cells are stem cells",
+    "keratinocyte.stem_quiescence_factor": (
+        "U: stem cells are slow-cycling at rest (label-retaining cells): their unstimulated G1/G0 "
+        "exit rate is divided by this factor; cytokine-driven increases apply in full"
+    ),
+    "keratinocyte.column_height_tolerance_um": (
+        "U: neighbouring columns differ by less than about two spinous cells (tissue tension)"
+    ),
     "keratinocyte.ta_divisions": "U: TA cells divide 3-5 times (BIOLOGY.md)",
     "keratinocyte.spinous_duration_days": "calibrated (target 1 stationarity, transit 4-8 weeks): was 20",
     "keratinocyte.granular_duration_days": "U: granular residence ≈ 1 day (BIOLOGY_PARAMETERS.md §5)",

@@ -9,9 +9,10 @@ One step (``dt_min``, 6 minutes by default) runs, in this order (:meth:`Simulati
     5. mature     spinous → granular (or parakeratotic), growth in height
     6. cornify    the top viable cell of a column becomes corneocytes
     7. shed       corneocytes leave from the top
-    8. geometry   restack columns, paint the tissue layer, new field coefficients
-    9. vessels    capillary dilation relaxes toward its target
-   10. events     scheduled events due at the new time are applied
+    8. relax      tall columns hand cells to lower neighbours
+    9. geometry   restack columns, paint the tissue layer, new field coefficients
+   10. vessels    capillary dilation relaxes toward its target
+   11. events     scheduled events due at the new time are applied
 
 Readouts, frames and checkpoints are taken by the caller (:mod:`mscabm.runner`) between steps.
 Randomness comes only from :class:`mscabm.random.RandomStream` (never Mesa's ``rng``/``random``).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +154,8 @@ class Simulation(mesa.Model):
         self.applied_events: list[tuple[float, str, str, float, str]] = []
         self._event_steps = [round(e.day * self.steps_per_day) for e in spec.events]
         self._fast_forward = False
+        self._mark = _no_mark
+        self.phase_seconds: dict[str, float] = {}
         self.readouts: dict[str, float] = {}
         self.readout_names = _readouts.readout_names(self.field_ids)
         self.solver = FieldSolver(
@@ -201,20 +205,39 @@ class Simulation(mesa.Model):
         """Advance the tissue by one cell step (the order is in the module docstring)."""
         if self._fast_forward:
             return
+        mark = self._mark
         kc_rows, kc_behaviour = self._sense(self.state.kc, CellType.KERATINOCYTE)
         cap_rows, cap_behaviour = self._sense(self.state.capillaries, CellType.CAPILLARY)
+        mark("sense")
         self._advance_fields(kc_rows, kc_behaviour)
+        mark("fields")
         keratinocytes.cycle_and_divide(self, kc_rows, kc_behaviour)
         keratinocytes.delaminate(self)
+        mark("cycle")
         alive = self.state.kc.alive[kc_rows]
         keratinocytes.mature(self, kc_rows[alive], kc_behaviour[alive])
         keratinocytes.cornify(self)
         keratinocytes.shed(self, self._column_shedding_speed(kc_rows, kc_behaviour))
+        mark("differentiate")
+        keratinocytes.relax_columns(self)
         self._update_geometry()
+        mark("geometry")
         vessels.dilate(self, cap_rows, cap_behaviour)
         self._apply_due_events()
         if self.steps % self.steps_per_day == 0:
             self.state.events.trim(self.steps - 30 * self.steps_per_day)
+        mark("vessels+events")
+
+    def profile_phases(self, enabled: bool = True) -> None:
+        """Accumulate wall time per process in :attr:`phase_seconds` (for benchmarks)."""
+        self.phase_seconds = {}
+        self._phase_clock = time.perf_counter()
+        self._mark = self._mark_phase if enabled else _no_mark
+
+    def _mark_phase(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + now - self._phase_clock
+        self._phase_clock = now
 
     def fast_forward(self, steps: int) -> None:
         """Advance Mesa's step counter and clock to ``steps`` without simulating (resume)."""
@@ -412,6 +435,10 @@ class Simulation(mesa.Model):
         self.fast_forward(int(meta["step"]))
         self._update_geometry()
         self.readouts = _readouts.measure(self)
+
+
+def _no_mark(name: str) -> None:
+    """Phase marker used when not profiling."""
 
 
 def _reporter(name: str):

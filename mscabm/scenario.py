@@ -127,6 +127,7 @@ class KeratinocyteParams(_Model):
     stem_fraction: Fraction
     cycle_time_h: PositiveFloat
     cycle_fixed_phase_h: NonNegativeFloat
+    stem_quiescence_factor: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False, strict=True)]
     ta_divisions: Annotated[int, Field(ge=0, le=12, strict=True)]
     committed_delamination_time_h: PositiveFloat
     spinous_duration_days: PositiveFloat
@@ -137,6 +138,7 @@ class KeratinocyteParams(_Model):
     corneocyte_height_um: PositiveFloat
     stratum_corneum_transit_days: PositiveFloat
     maturation_cv: Annotated[float, Field(ge=0, le=1)]
+    column_height_tolerance_um: PositiveFloat
     basal_uptake_per_min: NonNegativeFloat
 
 

@@ -8,7 +8,8 @@ The model (docs/model.md has the equations):
   stack of corneocytes on top of the last viable cell.
 - Cycling cells (stem, transit-amplifying) leave G1/G0 at the rate of the behaviour
   ``proliferation`` (1/h, per-step probability ``1 − exp(−r·dt)``) and then divide after a fixed
-  S/G2/M phase of ``cycle_fixed_phase_h``. Stem cells divide without limit (daughter: a TA cell
+  S/G2/M phase of ``cycle_fixed_phase_h``. Stem cells are slow-cycling at rest: the base part of
+  their rate is divided by ``stem_quiescence_factor`` (cytokine-driven increases apply in full). Stem cells divide without limit (daughter: a TA cell
   with ``ta_divisions``); a TA cell's daughters have one division less; with none left the cell
   is post-mitotic ("committed").
 - A basal division places a proliferative daughter in a free basal slot of its own or a
@@ -34,7 +35,7 @@ import numpy as np
 
 from mscabm import _kernels
 from mscabm.random import EntityKind, Purpose
-from mscabm.vocab import TISSUE_CODES, KeratinocyteState
+from mscabm.vocab import TISSUE_CODES, CellType, KeratinocyteState
 
 if TYPE_CHECKING:  # pragma: no cover
     from mscabm.engine import Simulation
@@ -66,6 +67,10 @@ def cycle_and_divide(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -
     # cells waiting in G1/G0 leave it at the proliferation rate
     waiting = cycling & ~in_fixed
     rate = behaviour[waiting, sim.rules.behaviour_index("proliferation")]
+    # stem cells are slow-cycling at rest: their unstimulated rate is divided by the factor
+    base = sim.rules.base[CellType.KERATINOCYTE, sim.rules.behaviour_index("proliferation")]
+    quiet_stem = kc.stem[rows[waiting]]
+    rate = np.where(quiet_stem, rate - (1.0 - 1.0 / params.stem_quiescence_factor) * base, rate)
     draw = sim.random_stream.uniform(step, Purpose.CELL_CYCLE, CELL, kc.id[rows[waiting]])
     entering = rows[waiting][draw < -np.expm1(-rate * dt_h)]
     kc.in_fixed_phase[entering] = True
@@ -149,6 +154,8 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float])
         if not mother_basal:  # suprabasal division: the daughter goes right above its mother
             kc.basal[daughter] = False
             kc.stack_key[daughter] = kc.stack_key[row] + 0.5
+            kc.maturation[daughter] = kc.maturation[row]  # sisters share their stage
+            kc.maturation_speed[daughter] = kc.maturation_speed[row]
             if not daughter_cycles:
                 kc.state[daughter] = KS.SPINOUS
             continue
@@ -229,7 +236,10 @@ def mature(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     dt_days = sim.dt_min / 1440.0
     state = kc.state[rows]
     speed = behaviour[:, sim.rules.behaviour_index("differentiation")] * kc.maturation_speed[rows]
-    spinous = state == KS.SPINOUS
+    # suprabasal TA cells are spinous-stage cells that still divide: they mature too, and stop
+    # cycling when they reach the granular stage
+    parakeratotic = kc.parakeratotic[rows]  # done maturing: cornify as soon as they are on top
+    spinous = ((state == KS.SPINOUS) | ((state == KS.TA) & ~kc.basal[rows])) & ~parakeratotic
     granular = state == KS.GRANULAR
     maturation = kc.maturation[rows]
     maturation = np.where(
@@ -245,10 +255,10 @@ def mature(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
         skips = draw < parakeratosis
         finishing_rows = rows[finishing]
         kc.state[finishing_rows] = KS.GRANULAR
+        kc.in_fixed_phase[finishing_rows] = False
         kc.parakeratotic[finishing_rows[skips]] = True
-        kc.state[finishing_rows[skips]] = (
-            KS.SPINOUS
-        )  # keeps its nucleus; cornifies without a granular stage
+        # a parakeratotic cell keeps its nucleus and cornifies without a granular stage
+        kc.state[finishing_rows[skips]] = KS.SPINOUS
         index = np.flatnonzero(finishing)
         maturation[index[skips]] = 2.0
         sim.state.events.production_step.append(np.full(len(finishing_rows), step, dtype=np.int64))
@@ -256,17 +266,14 @@ def mature(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     state = kc.state[rows]
     height = kc.height_um[rows]
     height = np.where(
-        state == KS.SPINOUS,
+        (state == KS.SPINOUS) | ((state == KS.TA) & ~kc.basal[rows]),
         params.basal_height_um
         + (params.spinous_height_um - params.basal_height_um) * np.minimum(maturation, 1.0),
         height,
     )
     height = np.where(state == KS.GRANULAR, params.granular_height_um, height)
-    height = np.where(
-        (state == KS.TA) | (state == KS.STEM) | (state == KS.COMMITTED),
-        params.basal_height_um,
-        height,
-    )
+    basal_sized = kc.basal[rows] | (state == KS.COMMITTED) | (state == KS.STEM)
+    height = np.where(basal_sized, params.basal_height_um, height)
     kc.height_um[rows] = height
 
 
@@ -352,6 +359,45 @@ def shed(sim: Simulation, column_shedding_speed: np.ndarray) -> None:
     log.shed_step.append(np.full(len(primary), step, dtype=np.int64))
     log.shed_age_steps.append(step - sc.birth_step[primary])
     sc.remove(gone)
+
+
+def relax_columns(sim: Simulation) -> None:
+    """Level neighbouring columns: tissue tension squeezes cells sideways from tall stacks.
+
+    A column whose viable top stands more than ``column_height_tolerance_um`` above its lowest
+    lateral neighbour hands that neighbour the suprabasal cell lying at the neighbour's top
+    level (placed on top of the neighbour's stack). Columns are visited in a hash permutation
+    and each takes part in at most one move per step.
+    """
+    kc, params, layout, step = sim.state.kc, sim.spec.keratinocyte, sim.layout, sim.steps
+    restack(sim)
+    viable = sim.state.viable_top_um
+    lowest = layout.neighbours[np.arange(layout.n_columns), np.argmin(viable[layout.neighbours], axis=1)]
+    excess = viable - viable[lowest]
+    donors = np.flatnonzero(excess > params.column_height_tolerance_um)
+    if not len(donors):
+        return
+    donors = donors[sim.random_stream.permutation(step, Purpose.MOVE_ORDER, EntityKind.COLUMN, donors)]
+    alive = kc.rows()
+    supra = alive[~kc.basal[alive]]
+    top_key = np.full(layout.n_columns, -1.0)
+    if len(supra):
+        np.maximum.at(top_key, kc.column[supra], kc.stack_key[supra])
+    busy = np.zeros(layout.n_columns, dtype=bool)
+    for donor in donors.tolist():
+        receiver = int(lowest[donor])
+        if busy[donor] or busy[receiver]:
+            continue
+        in_donor = supra[kc.column[supra] == donor]
+        level = viable[receiver]
+        above = in_donor[kc.z_bottom_um[in_donor] + 0.5 * kc.height_um[in_donor] >= level]
+        if not len(above):
+            continue
+        moving = int(above[np.argmin(kc.z_bottom_um[above])])
+        top_key[receiver] += 1.0
+        kc.column[moving] = receiver
+        kc.stack_key[moving] = top_key[receiver]
+        busy[donor] = busy[receiver] = True
 
 
 def restack(sim: Simulation) -> None:
