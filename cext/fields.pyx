@@ -12,7 +12,8 @@ Face weights are stored once per face: ``face_weight[(f * ndim + k) * padded_siz
 weight of the face between voxel ``v`` and voxel ``v + offsets[k]`` of field ``f``.
 
 Threading (DESIGN.md, principle 7): ``prange`` is used only over independent work items (a run
-of one field, or a block of lanes of one tridiagonal batch). Every reduction first writes one
+of one field, a block of lanes of one tridiagonal batch, one field's whole solve), and only
+when a call has at least ``PARALLEL_MIN_WORK`` voxel-fields of work. Every reduction first writes one
 partial sum per (field, run) -- a partition that does not depend on the thread count -- and then
 adds the partials of each field serially in run order, so results are bit-identical whatever
 ``OMP_NUM_THREADS`` is. Built without OpenMP, ``prange`` runs serially.
@@ -24,6 +25,10 @@ from libc.stdint cimport int64_t, uint8_t
 # Lanes of a tridiagonal batch handled together: forward and backward sweeps over one block
 # stay in cache (64 lanes x 512 rows x 8 B = 256 KiB per array).
 cdef Py_ssize_t LANE_BLOCK = 64
+
+# Loops with less work than this (voxel-fields) run on one thread: OpenMP barriers spin on tiny
+# loops, and with a busy second core a 70 x 100 step was 5x slower on two threads than on one.
+cdef Py_ssize_t PARALLEL_MIN_WORK = 200000
 
 
 cdef inline double _run_dot(const double[::1] a, const double[::1] b, Py_ssize_t start,
@@ -71,7 +76,8 @@ def operator_apply(const double[::1] x, const double[::1] diagonal,
     cdef Py_ssize_t padded = x.shape[0] // n_fields
     cdef Py_ssize_t task, f, run, i, k, start, wstart, off
     with nogil:
-        for task in prange(n_fields * n_runs, schedule="static"):
+        for task in prange(n_fields * n_runs, schedule="static",
+                          use_threads_if=n_fields * n_runs * run_length >= PARALLEL_MIN_WORK):
             f = task // n_runs
             run = task - f * n_runs
             if active[f] == 0:
@@ -101,7 +107,8 @@ def fields_dot(const double[::1] a, const double[::1] b, const int64_t[::1] run_
     cdef Py_ssize_t padded = a.shape[0] // n_fields
     cdef Py_ssize_t task, f, run
     with nogil:
-        for task in prange(n_fields * n_runs, schedule="static"):
+        for task in prange(n_fields * n_runs, schedule="static",
+                          use_threads_if=n_fields * n_runs * run_length >= PARALLEL_MIN_WORK):
             f = task // n_runs
             run = task - f * n_runs
             if active[f] == 0:
@@ -121,7 +128,8 @@ def cg_update(double[::1] x, double[::1] residual, const double[::1] direction,
     cdef Py_ssize_t task, f, run, i, start
     cdef double step_length
     with nogil:
-        for task in prange(n_fields * n_runs, schedule="static"):
+        for task in prange(n_fields * n_runs, schedule="static",
+                          use_threads_if=n_fields * n_runs * run_length >= PARALLEL_MIN_WORK):
             f = task // n_runs
             run = task - f * n_runs
             if active[f] == 0:
@@ -145,7 +153,8 @@ def cg_direction(const double[::1] preconditioned, double[::1] direction,
     cdef Py_ssize_t task, f, run, i, start
     cdef double weight
     with nogil:
-        for task in prange(n_fields * n_runs, schedule="static"):
+        for task in prange(n_fields * n_runs, schedule="static",
+                          use_threads_if=n_fields * n_runs * run_length >= PARALLEL_MIN_WORK):
             f = task // n_runs
             run = task - f * n_runs
             if active[f] == 0:
@@ -170,7 +179,8 @@ def tridiagonal_factor(const double[::1] lower, const double[::1] diagonal,
     cdef Py_ssize_t task, b, block, lane0, lane1, z, lane, row, prev
     cdef double coupling
     with nogil:
-        for task in prange(n_batch * n_blocks, schedule="static"):
+        for task in prange(n_batch * n_blocks, schedule="static",
+                          use_threads_if=n_batch * n_rows * n_lanes >= PARALLEL_MIN_WORK):
             b = task // n_blocks
             block = task - b * n_blocks
             lane0 = block * LANE_BLOCK
@@ -202,7 +212,8 @@ def tridiagonal_solve(const double[::1] lower, const double[::1] upper,
     cdef Py_ssize_t task, b, block, lane0, lane1, z, lane, row, prev, first
     cdef double coefficient
     with nogil:
-        for task in prange(n_batch * n_blocks, schedule="static"):
+        for task in prange(n_batch * n_blocks, schedule="static",
+                          use_threads_if=n_batch * n_rows * n_lanes >= PARALLEL_MIN_WORK):
             b = task // n_blocks
             if active[b] == 0:
                 continue
@@ -229,3 +240,335 @@ def tridiagonal_solve(const double[::1] lower, const double[::1] upper,
                 for lane in range(lane0, lane1):
                     rhs[row + lane] = (rhs[row + lane]
                                        - (coefficient * inv_pivot[row + lane]) * rhs[prev + lane])
+
+
+# ------------------------------------------------------------------ multigrid-preconditioned CG
+#
+# Layout of the hierarchy (built by mscabm.diffusion, checked by mscabm._kernels): every level
+# keeps all ``nz`` depth rows and coarsens the lateral axes by two; level ``l`` owns columns
+# ``[level_offsets[l], level_offsets[l] + level_cols[l])`` of a row of ``n_total`` columns, so a
+# per-field array is ``(nz, n_total)`` raveled (voxel ``z * n_total + level_offsets[l] + c``).
+# ``neighbours_plus[a * n_total + level_offsets[l] + c]`` is the level-local column across the
+# + face of column ``c`` along lateral axis ``a`` (``neighbours_minus`` the - face); the weight
+# of that + face is ``lateral[(f * n_axes + a) * nz * n_total + v]`` (zero at closed borders).
+# ``depth[v]`` is the weight of the face between rows z and z + 1 (zero on the top row).
+# ``colour_columns[colour_ptr[l * (n_colours + 1) + k] : colour_ptr[... + k + 1]]`` lists the
+# level-local columns of colour ``k``: no two lateral neighbours share a colour, so a colour's
+# depth lines can be solved one after another in any order (line Gauss-Seidel).
+# ``inv_pivot`` holds the inverse Thomas pivots of every column's depth system (the diagonal
+# includes the lateral face weights). ``aggregate[level_offsets[l] + c]`` is the column of
+# level ``l + 1`` that column ``c`` of level ``l`` belongs to.
+#
+# Threading: fields are independent; each field's whole solve runs on one thread in a fixed
+# order, so results do not depend on the thread count. Threads are used only when
+# ``parallel`` is set (the caller sets it above a size threshold: on small problems OpenMP's
+# barriers cost more than the work).
+
+cdef struct _Grid:
+    Py_ssize_t nz
+    Py_ssize_t n_total
+    Py_ssize_t n_axes
+    Py_ssize_t field_size      # nz * n_total
+    Py_ssize_t n_levels
+    Py_ssize_t n_colours
+    const int64_t* level_cols
+    const int64_t* level_offsets
+    const int64_t* neighbours_plus
+    const int64_t* neighbours_minus
+    const int64_t* aggregate
+    const int64_t* colour_columns
+    const int64_t* colour_ptr
+
+
+cdef inline double _lateral_sum(const _Grid* g, const double* lateral, const double* x,
+                                Py_ssize_t level, Py_ssize_t row, Py_ssize_t c) noexcept nogil:
+    """Sum over lateral faces of (face weight) x (neighbour value) at voxel (row, c)."""
+    cdef Py_ssize_t a, plus, minus, off = g.level_offsets[level]
+    cdef double total = 0.0
+    for a in range(g.n_axes):
+        plus = g.neighbours_plus[a * g.n_total + off + c]
+        minus = g.neighbours_minus[a * g.n_total + off + c]
+        total = total + (lateral[a * g.field_size + row + c] * x[row + plus]
+                         + lateral[a * g.field_size + row + minus] * x[row + minus])
+    return total
+
+
+cdef void _level_apply(const _Grid* g, Py_ssize_t level, const double* diag,
+                       const double* depth, const double* lateral, const double* x,
+                       double* out) noexcept nogil:
+    """out = A x on one level (pointers already offset to the level's first column)."""
+    cdef Py_ssize_t nc = g.level_cols[level], rs = g.n_total, z, c, row
+    for z in range(g.nz):
+        row = z * rs
+        for c in range(nc):
+            out[row + c] = diag[row + c] * x[row + c] - _lateral_sum(g, lateral, x, level,
+                                                                     row, c)
+        if z > 0:
+            for c in range(nc):
+                out[row + c] = out[row + c] - depth[row - rs + c] * x[row - rs + c]
+        if z < g.nz - 1:
+            for c in range(nc):
+                out[row + c] = out[row + c] - depth[row + c] * x[row + rs + c]
+
+
+cdef void _line_sweep(const _Grid* g, Py_ssize_t level, Py_ssize_t colour,
+                      const double* depth, const double* lateral, const double* inv_pivot,
+                      const double* b, double* x) noexcept nogil:
+    """Solve the depth lines of one colour exactly, lateral neighbours held at their values."""
+    cdef Py_ssize_t rs = g.n_total, z, k, c, row
+    cdef Py_ssize_t first = g.colour_ptr[level * (g.n_colours + 1) + colour]
+    cdef Py_ssize_t last = g.colour_ptr[level * (g.n_colours + 1) + colour + 1]
+    cdef double t
+    if first == last:
+        return
+    for z in range(g.nz):
+        row = z * rs
+        for k in range(first, last):
+            c = g.colour_columns[k]
+            t = b[row + c] + _lateral_sum(g, lateral, x, level, row, c)
+            if z > 0:
+                t = t + depth[row - rs + c] * x[row - rs + c]
+            x[row + c] = t * inv_pivot[row + c]
+    for z in range(g.nz - 2, -1, -1):
+        row = z * rs
+        for k in range(first, last):
+            c = g.colour_columns[k]
+            x[row + c] = x[row + c] + (depth[row + c] * inv_pivot[row + c]) * x[row + rs + c]
+
+
+cdef void _residual_restrict(const _Grid* g, Py_ssize_t level, const double* diag,
+                             const double* depth, const double* lateral, const double* b,
+                             const double* x, double* coarse_b) noexcept nogil:
+    """coarse_b = sum over each aggregate of (b - A x) (pointers offset to their levels)."""
+    cdef Py_ssize_t nc = g.level_cols[level], ncc = g.level_cols[level + 1]
+    cdef Py_ssize_t off = g.level_offsets[level], rs = g.n_total, z, c, row
+    cdef double r
+    for z in range(g.nz):
+        row = z * rs
+        for c in range(ncc):
+            coarse_b[row + c] = 0.0
+        for c in range(nc):
+            r = b[row + c] - diag[row + c] * x[row + c] + _lateral_sum(g, lateral, x, level,
+                                                                       row, c)
+            if z > 0:
+                r = r + depth[row - rs + c] * x[row - rs + c]
+            if z < g.nz - 1:
+                r = r + depth[row + c] * x[row + rs + c]
+            coarse_b[row + g.aggregate[off + c]] += r
+
+
+cdef void _vcycle(const _Grid* g, const double* diag, const double* depth,
+                  const double* lateral, const double* inv_pivot, double* xs,
+                  double* bs) noexcept nogil:
+    """One symmetric V-cycle for one field: xs (level 0) = M^-1 bs (level 0).
+
+    Pre-smoothing sweeps the colours in order, post-smoothing in reverse order, so the
+    preconditioner is symmetric. The coarsest level has one column: its sweep is exact.
+    """
+    cdef Py_ssize_t level, k, z, c, row, off, coff, nc, top = g.n_levels - 1
+    cdef Py_ssize_t rs = g.n_total
+    for level in range(top + 1):
+        off = g.level_offsets[level]
+        nc = g.level_cols[level]
+        for z in range(g.nz):
+            row = z * rs + off
+            for c in range(nc):
+                xs[row + c] = 0.0
+        for k in range(g.n_colours):
+            _line_sweep(g, level, k, depth + off, lateral + off, inv_pivot + off, bs + off,
+                        xs + off)
+        if level < top:
+            coff = g.level_offsets[level + 1]
+            _residual_restrict(g, level, diag + off, depth + off, lateral + off, bs + off,
+                               xs + off, bs + coff)
+    for level in range(top - 1, -1, -1):
+        off = g.level_offsets[level]
+        coff = g.level_offsets[level + 1]
+        nc = g.level_cols[level]
+        for z in range(g.nz):
+            row = z * rs
+            for c in range(nc):
+                xs[row + off + c] = xs[row + off + c] + xs[row + coff + g.aggregate[off + c]]
+        for k in range(g.n_colours - 1, -1, -1):
+            _line_sweep(g, level, k, depth + off, lateral + off, inv_pivot + off, bs + off,
+                        xs + off)
+
+
+cdef inline double _level0_dot(const _Grid* g, const double* a, const double* b) noexcept nogil:
+    """Dot product over the level-0 voxels, four accumulators, rows in order."""
+    cdef Py_ssize_t nc = g.level_cols[0], z, c, row
+    cdef double acc0 = 0.0, acc1 = 0.0, acc2 = 0.0, acc3 = 0.0
+    for z in range(g.nz):
+        row = z * g.n_total
+        c = 0
+        while c + 4 <= nc:
+            acc0 = acc0 + a[row + c] * b[row + c]
+            acc1 = acc1 + a[row + c + 1] * b[row + c + 1]
+            acc2 = acc2 + a[row + c + 2] * b[row + c + 2]
+            acc3 = acc3 + a[row + c + 3] * b[row + c + 3]
+            c = c + 4
+        while c < nc:
+            acc0 = acc0 + a[row + c] * b[row + c]
+            c = c + 1
+    return (acc0 + acc1) + (acc2 + acc3)
+
+
+cdef inline double _contiguous_dot(const double* a, Py_ssize_t n) noexcept nogil:
+    cdef double acc0 = 0.0, acc1 = 0.0, acc2 = 0.0, acc3 = 0.0
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        acc0 = acc0 + a[i] * a[i]
+        acc1 = acc1 + a[i + 1] * a[i + 1]
+        acc2 = acc2 + a[i + 2] * a[i + 2]
+        acc3 = acc3 + a[i + 3] * a[i + 3]
+        i = i + 4
+    while i < n:
+        acc0 = acc0 + a[i] * a[i]
+        i = i + 1
+    return (acc0 + acc1) + (acc2 + acc3)
+
+
+cdef void _pcg_field(const _Grid* g, const double* diag, const double* depth,
+                     const double* lateral, const double* inv_pivot, const uint8_t* decoupled,
+                     double* conc, const double* rhs, Py_ssize_t field_voxels,
+                     double* xs, double* bs, double* p, double* ap, double rtol,
+                     Py_ssize_t max_iterations, int64_t* iterations, int64_t* status,
+                     double* residual_sq, double* rhs_sq) noexcept nogil:
+    """Multigrid-preconditioned CG for one field; conc rows [0, nz) are updated in place.
+
+    ``conc`` and ``rhs`` have row stride ``level_cols[0]``; every other array row stride
+    ``n_total``. status: 0 converged, 1 iteration limit, 2 lost positivity.
+    """
+    cdef Py_ssize_t nc = g.level_cols[0], rs = g.n_total, z, c, v, u, it = 0
+    cdef double b_sq, r_sq, tol_sq, rz, rz_new, p_ap, alpha, beta
+    b_sq = _contiguous_dot(rhs, field_voxels)
+    rhs_sq[0] = b_sq
+    status[0] = 0
+    iterations[0] = 0
+    if b_sq == 0.0:
+        for v in range(g.nz * nc):
+            conc[v] = 0.0
+        residual_sq[0] = 0.0
+        return
+    tol_sq = rtol * rtol * b_sq
+    # Decoupled voxels (closed, or with no open neighbour) take their exact value and keep a
+    # zero residual; the iteration never changes them.
+    for z in range(g.nz):
+        for c in range(nc):
+            v = z * nc + c
+            u = z * rs + c
+            if decoupled[v]:
+                conc[v] = rhs[v] / diag[u]
+            p[u] = conc[v]
+    _level_apply(g, 0, diag, depth, lateral, p, ap)
+    for z in range(g.nz):
+        for c in range(nc):
+            v = z * nc + c
+            u = z * rs + c
+            bs[u] = 0.0 if decoupled[v] else rhs[v] - ap[u]
+    r_sq = _level0_dot(g, bs, bs)
+    if r_sq > tol_sq:
+        _vcycle(g, diag, depth, lateral, inv_pivot, xs, bs)
+        rz = _level0_dot(g, bs, xs)
+        for z in range(g.nz):
+            for c in range(nc):
+                p[z * rs + c] = xs[z * rs + c]
+        while True:
+            if not rz > 0.0:
+                status[0] = 2
+                break
+            _level_apply(g, 0, diag, depth, lateral, p, ap)
+            p_ap = _level0_dot(g, p, ap)
+            alpha = rz / p_ap
+            for z in range(g.nz):
+                for c in range(nc):
+                    u = z * rs + c
+                    conc[z * nc + c] = conc[z * nc + c] + alpha * p[u]
+                    bs[u] = bs[u] - alpha * ap[u]
+            r_sq = _level0_dot(g, bs, bs)
+            it = it + 1
+            if r_sq <= tol_sq:
+                break
+            if it >= max_iterations:
+                status[0] = 1
+                break
+            _vcycle(g, diag, depth, lateral, inv_pivot, xs, bs)
+            rz_new = _level0_dot(g, bs, xs)
+            beta = rz_new / rz
+            rz = rz_new
+            for z in range(g.nz):
+                for c in range(nc):
+                    u = z * rs + c
+                    p[u] = xs[u] + beta * p[u]
+    iterations[0] = it
+    residual_sq[0] = r_sq
+
+
+cdef _Grid _make_grid(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes,
+                      const int64_t[::1] level_cols, const int64_t[::1] level_offsets,
+                      const int64_t[::1] neighbours_plus, const int64_t[::1] neighbours_minus,
+                      const int64_t[::1] aggregate, const int64_t[::1] colour_columns,
+                      const int64_t[::1] colour_ptr):
+    cdef _Grid g
+    g.nz = nz
+    g.n_total = n_total
+    g.n_axes = n_axes
+    g.field_size = nz * n_total
+    g.n_levels = level_cols.shape[0]
+    g.n_colours = colour_ptr.shape[0] // g.n_levels - 1
+    g.level_cols = &level_cols[0]
+    g.level_offsets = &level_offsets[0]
+    g.neighbours_plus = &neighbours_plus[0]
+    g.neighbours_minus = &neighbours_minus[0]
+    g.aggregate = &aggregate[0]
+    g.colour_columns = &colour_columns[0]
+    g.colour_ptr = &colour_ptr[0]
+    return g
+
+
+def mg_vcycle(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes,
+              const int64_t[::1] level_cols, const int64_t[::1] level_offsets,
+              const int64_t[::1] neighbours_plus, const int64_t[::1] neighbours_minus,
+              const int64_t[::1] aggregate, const int64_t[::1] colour_columns,
+              const int64_t[::1] colour_ptr, const double[::1] diag, const double[::1] depth,
+              const double[::1] lateral, const double[::1] inv_pivot,
+              const int64_t[::1] fields, double[::1] xs, double[::1] bs, bint parallel):
+    """xs (level 0) = V-cycle applied to bs (level 0) for each listed field (bs is clobbered
+    on the coarse levels). Per-field arrays are (nz, n_total) raveled one after another."""
+    cdef _Grid g = _make_grid(nz, n_total, n_axes, level_cols, level_offsets, neighbours_plus,
+                              neighbours_minus, aggregate, colour_columns, colour_ptr)
+    cdef Py_ssize_t i, f, size = g.field_size
+    with nogil:
+        for i in prange(fields.shape[0], schedule="dynamic", use_threads_if=parallel):
+            f = fields[i]
+            _vcycle(&g, &diag[f * size], &depth[f * size], &lateral[f * n_axes * size],
+                    &inv_pivot[f * size], &xs[f * size], &bs[f * size])
+
+
+def mg_pcg(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes,
+           const int64_t[::1] level_cols, const int64_t[::1] level_offsets,
+           const int64_t[::1] neighbours_plus, const int64_t[::1] neighbours_minus,
+           const int64_t[::1] aggregate, const int64_t[::1] colour_columns,
+           const int64_t[::1] colour_ptr, const double[::1] diag, const double[::1] depth,
+           const double[::1] lateral, const double[::1] inv_pivot,
+           const uint8_t[::1] decoupled, double[::1] conc, const double[::1] rhs,
+           Py_ssize_t field_voxels, const int64_t[::1] fields, double[::1] xs, double[::1] bs,
+           double[::1] p, double[::1] ap, double rtol, Py_ssize_t max_iterations,
+           int64_t[::1] iterations, int64_t[::1] status, double[::1] residual_sq,
+           double[::1] rhs_sq, bint parallel):
+    """Solve A x = rhs for each listed field by multigrid-preconditioned CG (see _pcg_field).
+
+    ``conc``/``rhs`` are (n_fields, field_voxels) raveled with row stride level_cols[0]; only
+    their first nz rows are iterated (``rhs_sq`` sums all ``field_voxels``).
+    """
+    cdef _Grid g = _make_grid(nz, n_total, n_axes, level_cols, level_offsets, neighbours_plus,
+                              neighbours_minus, aggregate, colour_columns, colour_ptr)
+    cdef Py_ssize_t i, f, size = g.field_size, small = nz * level_cols[0]
+    with nogil:
+        for i in prange(fields.shape[0], schedule="dynamic", use_threads_if=parallel):
+            f = fields[i]
+            _pcg_field(&g, &diag[f * size], &depth[f * size], &lateral[f * n_axes * size],
+                       &inv_pivot[f * size], &decoupled[f * small], &conc[f * field_voxels],
+                       &rhs[f * field_voxels], field_voxels, &xs[f * size], &bs[f * size],
+                       &p[f * size], &ap[f * size], rtol, max_iterations, &iterations[f],
+                       &status[f], &residual_sq[f], &rhs_sq[f])

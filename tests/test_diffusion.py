@@ -319,7 +319,8 @@ THREAD_SCRIPT = textwrap.dedent(
     from test_diffusion import skin_coefficients
     from mscabm.diffusion import FieldSolver
     digest = hashlib.sha256()
-    for shape in [(40, 64), (16, 10, 12)]:
+    # (200, 400) x 3 fields is above the threshold where the general solver uses threads.
+    for shape in [(40, 64), (16, 10, 12), (200, 400)]:
         diffusion, decay, _, surface = skin_coefficients(shape, n_fields=3)
         layered = (np.array([6000.0, 1000, 300]), decay.reshape(3, shape[0], -1).mean(axis=2))
         for coefficients in [(diffusion, decay), layered]:
@@ -331,6 +332,8 @@ THREAD_SCRIPT = textwrap.dedent(
             for _ in range(3):
                 solver.step(conc, source)
                 digest.update(conc.tobytes())
+            solver.step(conc, source, active=np.array([True, False, True]))
+            digest.update(conc.tobytes())
     print(digest.hexdigest())
     """
 )
@@ -404,3 +407,86 @@ def test_two_solvers_do_not_share_state():
     first.step(conc)
     assert hashlib.sha256(conc.tobytes()).digest() == hashlib.sha256(expected.tobytes()).digest()
     assert not np.array_equal(other, expected)
+
+
+# -------------------------------------------------------------- active fields, skin geometry
+@pytest.mark.parametrize("kind", ["layered", "voxel"])
+def test_inactive_fields_are_left_untouched(kind):
+    shape = (24, 20)
+    diffusion, decay, _, _ = skin_coefficients(shape, n_fields=3)
+    if kind == "layered":
+        diffusion, decay = np.array([6000.0, 3000, 1000]), np.array([DECAY, 0.2, 0.05])
+    rng = np.random.default_rng(4)
+    start = rng.uniform(0, 1, (3, *shape))
+    source = rng.uniform(0, 1, (3, *shape))
+    everything = FieldSolver(shape, VOXEL, DT, 3, bottom_bc=["fixed"] * 3, bottom_value=[1, 2, 3])
+    everything.set_coefficients(diffusion, decay)
+    expected = start.copy()
+    everything.step(expected, source)
+    solver = FieldSolver(shape, VOXEL, DT, 3, bottom_bc=["fixed"] * 3, bottom_value=[1, 2, 3])
+    solver.set_coefficients(diffusion, decay)
+    conc = start.copy()
+    solver.step(conc, source, active=np.array([True, False, True]))
+    assert np.array_equal(conc[1], start[1])
+    assert solver.last_iterations[1] == 0
+    if kind == "voxel":  # fields are solved independently: the same bits
+        assert np.array_equal(conc[[0, 2]], expected[[0, 2]])
+        assert np.all(solver.last_iterations[[0, 2]] > 0)
+    else:
+        assert np.allclose(conc[[0, 2]], expected[[0, 2]], rtol=1e-14, atol=0)
+    held = conc.copy()
+    solver.step(conc, source, active=np.zeros(3, dtype=bool))
+    assert np.array_equal(conc, held) and solver.last_iterations.tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="active"):
+        solver.step(conc, source, active=np.array([1, 0, 1]))
+    with pytest.raises(ValueError, match="active"):
+        solver.step(conc, source, active=np.array([True, False]))
+
+
+def irregular_skin(shape, seed):
+    """Skin with a surface that jumps column by column, a 1-3 voxel barrier (D x 0.01, its own
+    decay), closed voxels inside the tissue, a deeper dermis with its own decay and uptake."""
+    rng = np.random.default_rng(seed)
+    nz = shape[0]
+    surface = rng.integers(int(0.55 * nz), nz - 3, size=shape[1:])
+    barrier = rng.integers(1, 4, size=shape[1:])
+    z = np.arange(nz).reshape((nz,) + (1,) * (len(shape) - 1))
+    air = z > surface
+    corneum = ~air & (z > surface - barrier)
+    dermis = z < nz // 3
+    diffusion = np.where(air, 0.0, np.where(corneum, 0.01 * D_TISSUE, D_TISSUE))
+    diffusion[(rng.random(shape) < 0.02) & ~air] = 0.0  # e.g. voxels filled by a cell
+    decay = np.where(corneum, 0.003, np.where(dermis, DECAY, 2 * DECAY))
+    decay = decay + np.where((rng.random(shape) < 0.1) & ~air, 0.5, 0.0)
+    return diffusion, decay
+
+
+@pytest.mark.parametrize(
+    ("shape", "lateral_bc"),
+    [((30, 37), "periodic"), ((26, 40), "no_flux"), ((14, 9, 11), "periodic")],
+)
+def test_multigrid_pcg_matches_sparse_solve_on_irregular_skin(shape, lateral_bc):
+    diffusion, decay = irregular_skin(shape, seed=sum(shape))
+    n_fields = 2
+    solver = FieldSolver(shape, VOXEL, DT, n_fields, lateral_bc=lateral_bc,
+                         bottom_bc=["no_flux", "fixed"], bottom_value=[0.0, 4.0])  # fmt: skip
+    solver.set_coefficients(np.stack([diffusion, 1.5 * diffusion]), np.stack([decay, decay]))
+    rng = np.random.default_rng(6)
+    start = rng.uniform(0, 1, (n_fields, *shape))
+    source = np.zeros_like(start)
+    source[(slice(None), shape[0] // 2) + (slice(None, None, 5),) * (len(shape) - 1)] = 10.0
+    conc = start.copy()
+    solver.step(conc, source)
+    assert np.all(solver.last_iterations > 0)
+    for field in range(n_fields):
+        d = diffusion * (1.0 + 0.5 * field)
+        matrix, bottom = sparse_operator(shape, d, decay, lateral_bc, bottom_fixed=field == 1)
+        rhs = (start[field] + DT * source[field]).ravel() + bottom * [0.0, 4.0][field]
+        exact = spl.spsolve(matrix, rhs).reshape(shape)
+        assert np.linalg.norm(conc[field] - exact) <= 1e-10 * np.linalg.norm(exact)
+    # The preconditioner's quality: few iterations from a cold start at the simulation's rtol.
+    coarse = FieldSolver(shape, VOXEL, DT, n_fields, lateral_bc=lateral_bc, rtol=1e-6)
+    coarse.set_coefficients(np.stack([diffusion, 1.5 * diffusion]), np.stack([decay, decay]))
+    cold = np.zeros_like(start)
+    coarse.step(cold, source + start)
+    assert np.all(coarse.last_iterations <= 12), coarse.last_iterations

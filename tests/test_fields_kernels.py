@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mscabm import _kernels, _reference
+from mscabm.diffusion import FieldSolver
 
 KERNEL_NAMES = [
     "field_operator_apply",
@@ -12,6 +13,8 @@ KERNEL_NAMES = [
     "field_cg_direction",
     "tridiagonal_factor",
     "tridiagonal_solve",
+    "field_mg_vcycle",
+    "field_mg_pcg",
 ]
 
 
@@ -210,3 +213,145 @@ def test_wrappers_reject_bad_inputs():
         _kernels.tridiagonal_solve(np.zeros((1, 3)), np.zeros((1, 3)), np.ones((1, 3, 2)), frozen)
     with pytest.raises(ValueError, match="singular"):
         _kernels.tridiagonal_factor(np.zeros((1, 2)), np.zeros((1, 2, 1)), np.zeros((1, 2)))
+
+
+# ------------------------------------------------------------------ multigrid-preconditioned CG
+def skin_hierarchy(shape, lateral_bc, n_fields=2, seed=0):
+    """A FieldSolver hierarchy on a skin-like grid: irregular surface with air above, a
+    barrier of 1-3 voxels at D x 0.01, a closed pocket inside the tissue, random uptake."""
+    rng = np.random.default_rng(seed)
+    nz = shape[0]
+    surface = rng.integers(int(0.6 * nz), nz - 2, size=shape[1:])
+    barrier = rng.integers(1, 4, size=shape[1:])
+    z = np.arange(nz).reshape((nz,) + (1,) * (len(shape) - 1))
+    air = z > surface
+    corneum = ~air & (z > surface - barrier)
+    diffusion = np.where(air, 0.0, np.where(corneum, 30.0, 3000.0))
+    diffusion[(nz // 3, *(min(1, n - 1) for n in shape[1:]))] = 0.0  # closed, inside tissue
+    decay = np.where(corneum, 0.003, 0.023) + np.where(rng.random(shape) < 0.1, 0.5, 0.0)
+    solver = FieldSolver(shape, 10.0, 6.0, n_fields, lateral_bc=lateral_bc,
+                         bottom_bc=["fixed"] + ["no_flux"] * (n_fields - 1))  # fmt: skip
+    scales = np.linspace(1.0, 1.5, n_fields).reshape((n_fields,) + (1,) * len(shape))
+    # The general solver's hierarchy even where the coefficients would allow the layered path.
+    solver._setup_general(diffusion[None] * scales, np.stack([decay] * n_fields))
+    return solver._multigrid
+
+
+HIERARCHY_CASES = [((12, 9), "periodic"), ((10, 8), "no_flux"), ((8, 5, 6), "periodic"),
+                   ((7, 3, 4), "no_flux"), ((6, 1), "periodic")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("shape", "lateral_bc"), HIERARCHY_CASES)
+def test_mg_kernels_match_twins(shape, lateral_bc):
+    mg = skin_hierarchy(shape, lateral_bc, n_fields=3)
+    rng = np.random.default_rng(1)
+    n_cols = int(mg.level_cols[0])
+    residual = rng.normal(size=(3, mg.nz, n_cols)) * (mg.decoupled == 0)
+    active = np.array([1, 0, 1], dtype=np.uint8)
+    out_k = _kernels.field_mg_vcycle(mg, residual, active)
+    out_r = _reference.field_mg_vcycle(mg, residual, active)
+    assert np.all(out_k[1] == 0.0)
+    assert rel_err(out_k, out_r) < 1e-12
+    assert np.all(out_k[mg.decoupled != 0] == 0.0)
+
+    if n_cols == 1:
+        return  # the V-cycle is then an exact solve (see the single-column test)
+    nz_all = mg.nz + 2
+    rhs = rng.uniform(0, 1, (3, nz_all, n_cols))
+    start = rng.uniform(0, 1, (3, nz_all, n_cols))
+    conc_k, conc_r = start.copy(), start.copy()
+    # Three iterations, no convergence: the same steps must be taken by both.
+    res_k = _kernels.field_mg_pcg(mg, conc_k, rhs, 1e-300, 3, active)
+    res_r = _reference.field_mg_pcg(mg, conc_r, rhs, 1e-300, 3, active)
+    assert res_k[0].tolist() == res_r[0].tolist() == [3, 0, 3]
+    assert res_k[1].tolist() == res_r[1].tolist() == [1, 0, 1]
+    assert rel_err(conc_k, conc_r) < 1e-12
+    assert rel_err(res_k[2], res_r[2]) < 1e-10 and rel_err(res_k[3], res_r[3]) < 1e-12
+    assert np.array_equal(conc_k[1], start[1]) and np.array_equal(conc_k[:, mg.nz:],
+                                                                     start[:, mg.nz:])  # fmt: skip
+
+
+def dense_level0(mg, field):
+    """Dense matrix of the level-0 operator of one field, from the hierarchy arrays."""
+    nz, n_cols = mg.nz, int(mg.level_cols[0])
+    n = nz * n_cols
+    matrix = np.zeros((n, n))
+    index = np.arange(n).reshape(nz, n_cols)
+    matrix[index.ravel(), index.ravel()] = mg.diag[field, :, :n_cols].ravel()
+    for z in range(nz - 1):
+        w = mg.depth[field, z, :n_cols]
+        matrix[index[z], index[z + 1]] -= w
+        matrix[index[z + 1], index[z]] -= w
+    for axis in range(mg.neighbours_plus.shape[0]):
+        plus = mg.neighbours_plus[axis, :n_cols]
+        w = mg.lateral[field, axis, :, :n_cols]
+        for z in range(nz):
+            np.add.at(matrix, (index[z], index[z, plus]), -w[z])
+            np.add.at(matrix, (index[z, plus], index[z]), -w[z])
+    return matrix
+
+
+@pytest.mark.parametrize(("shape", "lateral_bc"), HIERARCHY_CASES)
+def test_mg_preconditioner_is_symmetric_positive_definite(shape, lateral_bc):
+    mg = skin_hierarchy(shape, lateral_bc, n_fields=1, seed=2)
+    n_cols = int(mg.level_cols[0])
+    coupled = np.flatnonzero(mg.decoupled[0].ravel() == 0)
+    basis = np.zeros((coupled.size, mg.nz * n_cols))
+    basis[np.arange(coupled.size), coupled] = 1.0
+    applied = np.stack([
+        _kernels.field_mg_vcycle(mg, e.reshape(1, mg.nz, n_cols)).ravel()[coupled] for e in basis
+    ])  # fmt: skip
+    assert np.max(np.abs(applied - applied.T)) <= 1e-12 * np.max(np.abs(applied))
+    eigen = np.linalg.eigvalsh(0.5 * (applied + applied.T))
+    assert eigen.min() > 0.0
+    # Preconditioned operator: positive spectrum, small condition number.
+    operator = dense_level0(mg, 0)[np.ix_(coupled, coupled)]
+    spectrum = np.sort(np.linalg.eigvals(applied @ operator).real)
+    assert spectrum[0] > 0.0
+    assert spectrum[-1] / spectrum[0] < 15.0
+
+
+def test_mg_single_column_is_an_exact_tridiagonal_solve():
+    mg = skin_hierarchy((9, 1), "periodic", n_fields=1)
+    assert mg.level_cols.tolist() == [1]
+    rhs = np.random.default_rng(3).normal(size=(1, mg.nz, 1)) * (mg.decoupled == 0)
+    dense = dense_level0(mg, 0)
+    out = _kernels.field_mg_vcycle(mg, rhs)
+    assert rel_err(out.ravel(), np.linalg.solve(dense, rhs.ravel())) < 1e-13
+    conc = np.zeros((1, mg.nz, 1))
+    iterations, status, _, _ = _kernels.field_mg_pcg(mg, conc, rhs, 1e-12, 5)
+    assert iterations.tolist() == [1] and status.tolist() == [0]
+
+
+def test_mg_pcg_zero_rhs_gives_zero():
+    mg = skin_hierarchy((8, 6), "periodic", n_fields=2)
+    conc = np.ones((2, mg.nz, 6))
+    rhs = np.zeros_like(conc)
+    rhs[1] = 1.0
+    iterations, status, _, rhs_sq = _kernels.field_mg_pcg(mg, conc, rhs, 1e-10, 50)
+    assert np.all(conc[0] == 0.0) and rhs_sq[0] == 0.0 and iterations[0] == 0
+    assert status.tolist() == [0, 0] and iterations[1] > 0
+
+
+def test_mg_wrappers_reject_bad_inputs():
+    mg = skin_hierarchy((8, 6), "periodic", n_fields=2)
+    residual = np.zeros((2, mg.nz, 6))
+    bad = mg._replace(neighbours_plus=mg.neighbours_plus + 100)
+    with pytest.raises(ValueError, match="neighbours_plus points outside"):
+        _kernels.field_mg_vcycle(bad, residual)
+    bad = mg._replace(aggregate=mg.aggregate * 0 + 50)
+    with pytest.raises(ValueError, match="aggregate"):
+        _kernels.field_mg_vcycle(bad, residual)
+    bad = mg._replace(colour_columns=mg.colour_columns + 7)
+    with pytest.raises(ValueError, match="colour_columns"):
+        _kernels.field_mg_vcycle(bad, residual)
+    with pytest.raises(ValueError, match="shape"):
+        _kernels.field_mg_vcycle(mg, residual[:, :-1])
+    with pytest.raises(ValueError, match="FieldMultigrid"):
+        _kernels.field_mg_vcycle(dict(mg._asdict()), residual)
+    with pytest.raises(ValueError, match="at least mg\\.nz"):
+        _kernels.field_mg_pcg(mg, residual[:, :-1].copy(), residual[:, :-1].copy(), 1e-6, 5)
+    with pytest.raises(ValueError, match="rtol"):
+        _kernels.field_mg_pcg(mg, residual.copy(), residual, 0.0, 5)
+    with pytest.raises(ValueError, match="max_iterations"):
+        _kernels.field_mg_pcg(mg, residual.copy(), residual, 1e-6, 0)
