@@ -180,6 +180,7 @@ def uniform(
     """
     return uniform_matrix(seed, step, purpose, kind, entity_ids, 1, first_draw=draw).reshape(-1)
 
+
 # ------------------------------------------------------------------------ rules (cext/rules.pyx)
 # (section: Hill-rule evaluation)
 
@@ -434,6 +435,7 @@ def evaluate_rules(
     )  # fmt: skip
     return values
 
+
 # -------------------------------------------------------------------- lattice (cext/lattice.pyx)
 # (section: column stacks, rasterisation, moves with exclusion, neighbour counts)
 
@@ -447,9 +449,7 @@ def _check_column_csr(col_start: object, rows: object, n_rows_total: int) -> tup
         raise ValueError("col_start must have n_columns + 1 >= 1 entries")
     rows = _check_array("rows", rows, np.int64, (None,))
     if col_start[0] != 0 or col_start[-1] != rows.shape[0] or np.any(np.diff(col_start) < 0):
-        raise ValueError(
-            f"col_start must be non-decreasing from 0 to len(rows) = {rows.shape[0]}"
-        )
+        raise ValueError(f"col_start must be non-decreasing from 0 to len(rows) = {rows.shape[0]}")
     if rows.shape[0]:
         if rows.min() < 0 or rows.max() >= n_rows_total:
             raise ValueError(f"rows must be in [0, {n_rows_total}) (rows of the cell table)")
@@ -671,9 +671,13 @@ def neighbour_count(
     values = _check_array("values", values, np.int32, (None,))
     padded_index = _check_array("padded_index", padded_index, np.int64, (None,))
     offsets = _check_array("offsets", offsets, np.int64, (None,))
-    if padded_index.shape[0] and offsets.shape[0] and (
-        padded_index.min() + offsets.min() < 0
-        or padded_index.max() + offsets.max() >= values.shape[0]
+    if (
+        padded_index.shape[0]
+        and offsets.shape[0]
+        and (
+            padded_index.min() + offsets.min() < 0
+            or padded_index.max() + offsets.max() >= values.shape[0]
+        )
     ):
         raise ValueError(
             "padded_index + offsets reaches outside values: query the interior of a padded "
@@ -682,6 +686,7 @@ def neighbour_count(
     counts = np.empty(padded_index.shape[0], dtype=np.int32)
     _lattice_ext.neighbour_count(values, padded_index, offsets, counts)
     return counts
+
 
 # ---------------------------------------------------------------------- fields (cext/fields.pyx)
 # (section: diffusion-decay operator and tridiagonal solves)
@@ -999,3 +1004,237 @@ def tridiagonal_solve(
         lower.ravel(), upper.ravel(), inv_pivot.ravel(), rhs.ravel(), n_batch, n_rows, n_lanes,
         active,
     )  # fmt: skip
+
+
+# Multigrid-preconditioned CG of the general field solver (layout: cext/fields.pyx).
+from typing import NamedTuple  # noqa: E402
+
+# Below this many voxel-fields of work per call, threads cost more than they save (OpenMP
+# barriers spin on tiny loops and a busy second core turns that into waiting).
+FIELDS_PARALLEL_MIN_WORK = 200_000
+
+
+class FieldMultigrid(NamedTuple):
+    """Lateral-semicoarsening hierarchy of the implicit diffusion-decay operator.
+
+    Every level keeps the ``nz`` depth rows and halves the lateral axes (rounding up) until one
+    column is left; level ``l`` owns columns ``level_offsets[l] : level_offsets[l] +
+    level_cols[l]`` of rows of ``n_total`` columns (lateral C order inside a level).
+
+    Attributes
+    ----------
+    nz : int
+        Depth rows of every level.
+    level_cols, level_offsets : ndarray, int64, shape (n_levels,)
+        Columns per level and the first column of each level.
+    neighbours_plus, neighbours_minus : ndarray, int64, shape (n_axes, n_total)
+        Level-local column across the + / - face along each lateral axis.
+    aggregate : ndarray, int64, shape (n_total,)
+        Column of the next level each column belongs to (unused on the last level).
+    colour_columns : ndarray, int64, shape (n_total,)
+        Level-local columns sorted by colour; no two lateral neighbours share a colour.
+    colour_ptr : ndarray, int64, shape (n_levels, n_colours + 1)
+        Colour ``k`` of level ``l`` is ``colour_columns[colour_ptr[l, k]:colour_ptr[l, k+1]]``.
+    diag, depth, inv_pivot : ndarray, float64, shape (n_fields, nz, n_total)
+        Operator diagonal, weight of the face between rows z and z + 1, and inverse Thomas
+        pivots of every column's depth system.
+    lateral : ndarray, float64, shape (n_fields, n_axes, nz, n_total)
+        Weight of each column's + face along each lateral axis.
+    decoupled : ndarray, uint8, shape (n_fields, nz, level_cols[0])
+        Level-0 voxels without any face (closed): solved exactly, never iterated.
+    """
+
+    nz: int
+    level_cols: np.ndarray
+    level_offsets: np.ndarray
+    neighbours_plus: np.ndarray
+    neighbours_minus: np.ndarray
+    aggregate: np.ndarray
+    colour_columns: np.ndarray
+    colour_ptr: np.ndarray
+    diag: np.ndarray
+    depth: np.ndarray
+    lateral: np.ndarray
+    inv_pivot: np.ndarray
+    decoupled: np.ndarray
+
+
+def _fields_check_multigrid(mg: FieldMultigrid) -> tuple[int, int, int, int]:
+    """Check every table of ``mg`` so that no kernel index leaves its array.
+
+    Returns ``(n_fields, nz, n_total, n_axes)``.
+    """
+    if not isinstance(mg, FieldMultigrid):
+        raise ValueError("mg must be a FieldMultigrid")
+    nz = mg.nz
+    if isinstance(nz, bool) or not isinstance(nz, int | np.integer) or nz < 1:
+        raise ValueError(f"mg.nz must be a positive integer, got {nz!r}")
+    cols = _fields_array("level_cols", mg.level_cols, (None,), np.int64)
+    offsets = _fields_array("level_offsets", mg.level_offsets, (cols.size,), np.int64)
+    plus = _fields_array("neighbours_plus", mg.neighbours_plus, (None, None), np.int64)
+    n_axes, n_total = plus.shape
+    minus = _fields_array("neighbours_minus", mg.neighbours_minus, (n_axes, n_total), np.int64)
+    aggregate = _fields_array("aggregate", mg.aggregate, (n_total,), np.int64)
+    colours = _fields_array("colour_columns", mg.colour_columns, (n_total,), np.int64)
+    ptr = _fields_array("colour_ptr", mg.colour_ptr, (cols.size, None), np.int64)
+    diag = _fields_array("diag", mg.diag, (None, nz, n_total))
+    n_fields = diag.shape[0]
+    for name in ("depth", "inv_pivot"):
+        _fields_array(name, getattr(mg, name), (n_fields, nz, n_total))
+    _fields_array("lateral", mg.lateral, (n_fields, n_axes, nz, n_total))
+    if cols.size == 0 or n_axes == 0 or ptr.shape[1] < 2:
+        raise ValueError("mg needs at least one level, one lateral axis and one colour")
+    _fields_array("decoupled", mg.decoupled, (n_fields, nz, int(cols[0])), np.uint8)
+    ends = offsets + cols
+    if cols.min() < 1 or offsets[0] != 0 or np.any(offsets[1:] != ends[:-1]) or ends[-1] > n_total:
+        raise ValueError("mg levels must be non-empty and laid out one after another")
+    if cols[-1] != 1:
+        raise ValueError("the last level of mg must have exactly one column")
+    level_of = np.repeat(np.arange(cols.size), cols)
+    used = int(ends[-1])
+    for name, table in (("neighbours_plus", plus), ("neighbours_minus", minus)):
+        local = table[:, :used]
+        if np.any(local < 0) or np.any(local >= cols[level_of][None, :]):
+            raise ValueError(f"{name} points outside its level")
+    if cols.size > 1:
+        coarse = aggregate[: int(ends[-2])]
+        if np.any(coarse < 0) or np.any(coarse >= cols[level_of[: coarse.size] + 1]):
+            raise ValueError("aggregate points outside the next level")
+    if (
+        np.any(np.diff(ptr, axis=1) < 0)
+        or np.any(ptr[:, 0] != offsets)
+        or np.any(ptr[:, -1] != ends)
+    ):
+        raise ValueError("colour_ptr must split each level's columns into colour ranges")
+    listed = colours[:used]
+    if np.any(listed < 0) or np.any(listed >= cols[level_of]):
+        raise ValueError("colour_columns points outside its level")
+    return n_fields, nz, n_total, n_axes
+
+
+def _fields_mg_tables(mg: FieldMultigrid) -> tuple:
+    return (
+        mg.level_cols, mg.level_offsets, mg.neighbours_plus.ravel(), mg.neighbours_minus.ravel(),
+        mg.aggregate, mg.colour_columns, mg.colour_ptr.ravel(), mg.diag.ravel(),
+        mg.depth.ravel(), mg.lateral.ravel(), mg.inv_pivot.ravel(),
+    )  # fmt: skip
+
+
+def _fields_selected(active: np.ndarray | None, n_fields: int) -> np.ndarray:
+    return np.flatnonzero(_fields_active(active, n_fields)).astype(np.int64)
+
+
+def field_mg_vcycle(
+    mg: FieldMultigrid, residual: np.ndarray, active: np.ndarray | None = None
+) -> np.ndarray:
+    """Apply the symmetric multigrid V-cycle preconditioner once per field.
+
+    One V-cycle with a zero start: on each level one line Gauss-Seidel sweep over the colours
+    (every column's depth system solved exactly) before restriction (sum over each aggregate)
+    and one in reverse colour order after prolongation (piecewise constant); the one-column
+    coarsest level is solved exactly.
+
+    Parameters
+    ----------
+    mg : FieldMultigrid
+        The hierarchy.
+    residual : ndarray, float64, shape (n_fields, nz, level_cols[0])
+        Right-hand sides (zero on decoupled voxels).
+    active : ndarray, uint8, shape (n_fields,), optional
+        Fields to compute (others stay zero).
+
+    Returns
+    -------
+    ndarray, float64, shape (n_fields, nz, level_cols[0])
+        ``M^-1 residual``.
+    """
+    n_fields, nz, n_total, n_axes = _fields_check_multigrid(mg)
+    n_cols = int(mg.level_cols[0])
+    residual = _fields_array("residual", residual, (n_fields, nz, n_cols))
+    fields = _fields_selected(active, n_fields)
+    xs = np.zeros((n_fields, nz, n_total))
+    bs = np.zeros((n_fields, nz, n_total))
+    bs[:, :, :n_cols] = residual
+    parallel = fields.size > 1 and fields.size * nz * n_total >= FIELDS_PARALLEL_MIN_WORK
+    _fields_ext.mg_vcycle(
+        nz, n_total, n_axes, *_fields_mg_tables(mg), fields, xs.ravel(), bs.ravel(), parallel
+    )
+    return np.ascontiguousarray(xs[:, :, :n_cols])
+
+
+def field_mg_pcg(
+    mg: FieldMultigrid,
+    conc: np.ndarray,
+    rhs: np.ndarray,
+    rtol: float,
+    max_iterations: int,
+    active: np.ndarray | None = None,
+    workspace: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Solve ``A x = rhs`` per field by CG preconditioned with :func:`field_mg_vcycle`.
+
+    Warm-started from ``conc``; decoupled voxels are set to ``rhs / diag`` and never iterated;
+    a field stops when ``||rhs - A x|| <= rtol ||rhs||``. Every reduction runs in a fixed order
+    on one thread per field, so results do not depend on the thread count; threads (one field
+    each) are used only when the work reaches ``FIELDS_PARALLEL_MIN_WORK`` voxel-fields.
+
+    Parameters
+    ----------
+    mg : FieldMultigrid
+        The hierarchy.
+    conc : ndarray, float64, shape (n_fields, nz_all, level_cols[0])
+        Start values, overwritten with the solution on rows ``[0, mg.nz)`` of active fields
+        (rows above are not touched; ``nz_all >= mg.nz``).
+    rhs : ndarray, float64, shape (n_fields, nz_all, level_cols[0])
+        Right-hand sides; ``||rhs||`` sums all ``nz_all`` rows (a field with zero ``rhs`` is
+        set to zero).
+    rtol : float
+        Relative residual at which a field stops.
+    max_iterations : int
+        Iterations allowed per field.
+    active : ndarray, uint8, shape (n_fields,), optional
+        Fields to solve (others are untouched and report zeros).
+    workspace : ndarray, float64, shape (4, n_fields, nz, n_total), optional
+        Scratch reused between calls (allocated when omitted).
+
+    Returns
+    -------
+    iterations : ndarray, int64, shape (n_fields,)
+    status : ndarray, int64, shape (n_fields,)
+        0 converged, 1 iteration limit reached, 2 preconditioned residual lost positivity.
+    residual_sq, rhs_sq : ndarray, float64, shape (n_fields,)
+        Final ``||rhs - A x||²`` and ``||rhs||²``.
+    """
+    n_fields, nz, n_total, n_axes = _fields_check_multigrid(mg)
+    n_cols = int(mg.level_cols[0])
+    conc = _fields_array("conc", conc, (n_fields, None, n_cols))
+    _fields_writeable("conc", conc)
+    nz_all = conc.shape[1]
+    if nz_all < nz:
+        raise ValueError(f"conc must have at least mg.nz = {nz} rows, got {nz_all}")
+    rhs = _fields_array("rhs", rhs, (n_fields, nz_all, n_cols))
+    rtol = float(rtol)
+    if not np.isfinite(rtol) or rtol <= 0.0:
+        raise ValueError(f"rtol must be a positive finite number, got {rtol!r}")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int | np.integer):
+        raise ValueError(f"max_iterations must be an integer, got {max_iterations!r}")
+    if max_iterations < 1:
+        raise ValueError(f"max_iterations must be positive, got {max_iterations}")
+    if workspace is None:
+        workspace = np.zeros((4, n_fields, nz, n_total))
+    else:
+        workspace = _fields_array("workspace", workspace, (4, n_fields, nz, n_total))
+        _fields_writeable("workspace", workspace)
+    fields = _fields_selected(active, n_fields)
+    iterations = np.zeros(n_fields, dtype=np.int64)
+    status = np.zeros(n_fields, dtype=np.int64)
+    residual_sq = np.zeros(n_fields)
+    rhs_sq = np.zeros(n_fields)
+    parallel = fields.size > 1 and fields.size * nz * n_total >= FIELDS_PARALLEL_MIN_WORK
+    work = workspace.reshape(4, -1)
+    _fields_ext.mg_pcg(
+        nz, n_total, n_axes, *_fields_mg_tables(mg), mg.decoupled.ravel(), conc.ravel(),
+        rhs.ravel(), nz_all * n_cols, fields, work[0], work[1], work[2], work[3], rtol,
+        int(max_iterations), iterations, status, residual_sq, rhs_sq, parallel,
+    )  # fmt: skip
+    return iterations, status, residual_sq, rhs_sq

@@ -56,6 +56,7 @@ def uniform(seed, step, purpose, kind, entity_ids, draw=0) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------- rules
 
+
 def evaluate_rules(
     signals, cell_type, base, saturation_up, saturation_down, rule_type, rule_behaviour,
     rule_direction, rule_term_start, term_signal, term_half_max, term_hill_power,
@@ -107,6 +108,7 @@ def evaluate_rules(
 
 
 # -------------------------------------------------------------------------------------- lattice
+
 
 def stack_order(column, key, n_columns) -> tuple[np.ndarray, np.ndarray]:
     """Twin of :func:`mscabm._kernels.stack_order` (``np.lexsort``)."""
@@ -327,3 +329,161 @@ def tridiagonal_solve(
     for row in range(n_rows - 2, -1, -1):
         work[:, row, :] -= upper_used[:, row, None] * inv_used[:, row, :] * work[:, row + 1, :]
     rhs[use] = work
+
+
+# Multigrid twins: one field at a time, each level sliced out as a (nz, n_cols) array, each
+# colour's depth lines solved together by a Thomas sweep whose pivots are rebuilt here from the
+# diagonal and depth faces (the kernel uses the stored inverse pivots voxel by voxel).
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from mscabm._kernels import FieldMultigrid
+
+
+def _mg_level(mg: FieldMultigrid, field: int, level: int) -> dict:
+    first = int(mg.level_offsets[level])
+    cols = slice(first, first + int(mg.level_cols[level]))
+    return {
+        "diag": mg.diag[field][:, cols],
+        "depth": mg.depth[field][:, cols],
+        "lateral": mg.lateral[field][:, :, cols],
+        "plus": mg.neighbours_plus[:, cols],
+        "minus": mg.neighbours_minus[:, cols],
+        "aggregate": mg.aggregate[cols],
+        "colours": [
+            mg.colour_columns[start:stop]
+            for start, stop in zip(mg.colour_ptr[level, :-1], mg.colour_ptr[level, 1:], strict=True)
+        ],
+    }
+
+
+def _mg_apply(level: dict, x: np.ndarray) -> np.ndarray:
+    out = level["diag"] * x
+    out[:-1] -= level["depth"][:-1] * x[1:]
+    out[1:] -= level["depth"][:-1] * x[:-1]
+    for axis in range(level["plus"].shape[0]):
+        face = level["lateral"][axis]
+        out -= face * x[:, level["plus"][axis]]
+        out -= face[:, level["minus"][axis]] * x[:, level["minus"][axis]]
+    return out
+
+
+def _mg_line_solve(level: dict, columns: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Thomas solve of the depth systems of ``columns`` (right-hand sides ``rhs``)."""
+    diag = level["diag"][:, columns]
+    coupling = level["depth"][:, columns]
+    nz = diag.shape[0]
+    pivot = np.empty_like(diag)
+    forward = np.empty_like(diag)
+    pivot[0] = diag[0]
+    forward[0] = rhs[0]
+    for z in range(1, nz):
+        ratio = coupling[z - 1] / pivot[z - 1]
+        pivot[z] = diag[z] - ratio * coupling[z - 1]
+        forward[z] = rhs[z] + ratio * forward[z - 1]
+    solution = np.empty_like(diag)
+    solution[-1] = forward[-1] / pivot[-1]
+    for z in range(nz - 2, -1, -1):
+        solution[z] = (forward[z] + coupling[z] * solution[z + 1]) / pivot[z]
+    return solution
+
+
+def _mg_sweep(level: dict, b: np.ndarray, x: np.ndarray, colours: list) -> None:
+    for columns in colours:
+        if columns.size == 0:
+            continue
+        residual = b - _mg_apply(level, x)
+        # the line's own coupling is inside the solve: add it back to the residual
+        own = level["diag"][:, columns] * x[:, columns]
+        own[:-1] -= level["depth"][:-1, columns] * x[1:, columns]
+        own[1:] -= level["depth"][:-1, columns] * x[:-1, columns]
+        x[:, columns] = _mg_line_solve(level, columns, residual[:, columns] + own)
+
+
+def _mg_vcycle_field(mg: FieldMultigrid, field: int, rhs: np.ndarray) -> np.ndarray:
+    levels = [_mg_level(mg, field, level) for level in range(mg.level_cols.size)]
+    rhs_by_level = [rhs]
+    solutions = []
+    for index, level in enumerate(levels):
+        b = rhs_by_level[index]
+        x = np.zeros_like(b)
+        _mg_sweep(level, b, x, level["colours"])
+        solutions.append(x)
+        if index + 1 < len(levels):
+            residual = b - _mg_apply(level, x)
+            coarse = np.zeros((b.shape[0], int(mg.level_cols[index + 1])))
+            np.add.at(coarse.T, level["aggregate"], residual.T)
+            rhs_by_level.append(coarse)
+    for index in range(len(levels) - 2, -1, -1):
+        level = levels[index]
+        solutions[index] += solutions[index + 1][:, level["aggregate"]]
+        _mg_sweep(level, rhs_by_level[index], solutions[index], level["colours"][::-1])
+    return solutions[0]
+
+
+def field_mg_vcycle(
+    mg: FieldMultigrid, residual: np.ndarray, active: np.ndarray | None = None
+) -> np.ndarray:
+    """NumPy twin of :func:`mscabm._kernels.field_mg_vcycle`."""
+    out = np.zeros_like(residual)
+    for field in np.flatnonzero(_fields_active_mask(active, residual.shape[0])):
+        out[field] = _mg_vcycle_field(mg, int(field), residual[field])
+    return out
+
+
+def field_mg_pcg(
+    mg: FieldMultigrid,
+    conc: np.ndarray,
+    rhs: np.ndarray,
+    rtol: float,
+    max_iterations: int,
+    active: np.ndarray | None = None,
+    workspace: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy twin of :func:`mscabm._kernels.field_mg_pcg` (``workspace`` is ignored)."""
+    del workspace
+    n_fields, nz = conc.shape[0], mg.nz
+    iterations = np.zeros(n_fields, dtype=np.int64)
+    status = np.zeros(n_fields, dtype=np.int64)
+    residual_sq = np.zeros(n_fields)
+    rhs_sq = np.zeros(n_fields)
+    for field in np.flatnonzero(_fields_active_mask(active, n_fields)):
+        level = _mg_level(mg, int(field), 0)
+        b = rhs[field, :nz]
+        rhs_sq[field] = np.sum(rhs[field] ** 2)
+        if rhs_sq[field] == 0.0:
+            conc[field, :nz] = 0.0
+            continue
+        decoupled = mg.decoupled[field] != 0
+        x = np.where(decoupled, b / level["diag"], conc[field, :nz])
+        r = np.where(decoupled, 0.0, b - _mg_apply(level, x))
+        tol_sq = rtol**2 * rhs_sq[field]
+        r_sq = np.sum(r * r)
+        count = 0
+        if r_sq > tol_sq:
+            z = _mg_vcycle_field(mg, int(field), r)
+            rz = np.sum(r * z)
+            p = z.copy()
+            while True:
+                if not rz > 0.0:
+                    status[field] = 2
+                    break
+                ap = _mg_apply(level, p)
+                alpha = rz / np.sum(p * ap)
+                x = x + alpha * p
+                r = r - alpha * ap
+                r_sq = np.sum(r * r)
+                count += 1
+                if r_sq <= tol_sq:
+                    break
+                if count >= max_iterations:
+                    status[field] = 1
+                    break
+                z = _mg_vcycle_field(mg, int(field), r)
+                rz_new = np.sum(r * z)
+                p = z + (rz_new / rz) * p
+                rz = rz_new
+        conc[field, :nz] = x
+        iterations[field] = count
+        residual_sq[field] = r_sq
+    return iterations, status, residual_sq, rhs_sq
