@@ -157,7 +157,8 @@ def run(
         elif from_checkpoint is not None:
             if scenario or seed is not None:
                 raise ValueError(
-                    "--from-checkpoint takes the scenario and seed from the checkpoint; use --set to change it"
+                    "--from-checkpoint takes the scenario and seed from the checkpoint; "
+                    "use --set to change it"
                 )
             if not from_checkpoint.exists():
                 raise FileNotFoundError(f"{from_checkpoint}: checkpoint not found")
@@ -218,7 +219,8 @@ def validate(
         console.print(spec.to_yaml(), highlight=False, markup=False)
     shape = "×".join(str(n) for n in spec.geometry.shape)
     console.print(
-        f"OK: {scenario} — {spec.name}, {spec.geometry.species}, lattice {shape}, {spec.time.duration_days:g} days"
+        f"OK: {scenario} — {spec.name}, {spec.geometry.species}, lattice {shape}, "
+        f"{spec.time.duration_days:g} days"
     )
 
 

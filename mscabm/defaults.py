@@ -80,7 +80,7 @@ _HUMAN: dict[str, Any] = {
         "cycle_time_h": 311.0,
         "cycle_fixed_phase_h": 30.0,
         "stem_quiescence_factor": 3.0,
-        "ta_divisions": 4,
+        "ta_divisions": 5,
         "committed_delamination_time_h": 24.0,
         "spinous_duration_days": 24.0,
         "granular_duration_days": 1.5,
@@ -120,7 +120,7 @@ _MOUSE["keratinocyte"].update(
         "stem_fraction": 0.15,
         "cycle_time_h": 100.0,
         "cycle_fixed_phase_h": 14.0,
-        "ta_divisions": 3,
+        "ta_divisions": 5,
         "committed_delamination_time_h": 24.0,
         "spinous_duration_days": 7.5,
         "granular_duration_days": 1.0,
@@ -142,7 +142,8 @@ PROFILES: dict[str, dict[str, Any]] = {"human": _HUMAN, "mouse": _MOUSE}
 # Half-maxima sit at tissue levels (1-30 pg/mL; lesional dermal IL-17A ≈ 10 pg/mL, Kolbinger 2017),
 # not at in-vitro working doses (BIOLOGY_PARAMETERS.md §1, §3).
 # proliferation = rate of leaving G1/G0 for the fixed S/G2/M phase (1/h); its base is
-# 1/(cycle_time_h − cycle_fixed_phase_h). Saturation: psoriatic cycle ≈ 36 h (W85) = 30 h fixed + 6 h.
+# 1/(cycle_time_h − cycle_fixed_phase_h). Saturation: psoriatic cycle ≈ 36 h (W85)
+# = 30 h fixed + 6 h.
 _PROLIF_MAX = 1.0 / 6.0  # calibrated, target 2 (value before calibration 1/10)
 # Keratinocyte and vessel responses are sigmoidal (Hill power 2, U): with power 1 the long low
 # tail of the curve let healthy background levels (≈ 1 pg/mL) speed the healthy cell cycle.
@@ -321,16 +322,28 @@ SOURCES: dict[str, str] = {
     "keratinocyte.column_height_tolerance_um": (
         "U: neighbouring columns differ by less than about two spinous cells (tissue tension)"
     ),
-    "keratinocyte.ta_divisions": "U: TA cells divide 3-5 times (BIOLOGY.md)",
-    "keratinocyte.spinous_duration_days": "calibrated (target 1 stationarity, transit 4-8 weeks): was 20",
-    "keratinocyte.granular_duration_days": "U: granular residence ≈ 1 day (BIOLOGY_PARAMETERS.md §5)",
+    "keratinocyte.ta_divisions": (
+        "U: TA cells divide 3-5 times (BIOLOGY.md); 5 so that slow-cycling stem cells (15 % of "
+        "basal cells at a third of the rate) supply enough basal slot-time: a founder occupies "
+        "(1+2+4+8+16) cycle times of basal slots, 0.05·31 = 1.55 > 0.85 of the layer per cycle"
+    ),
+    "keratinocyte.spinous_duration_days": (
+        "calibrated (target 1 stationarity, transit 4-8 weeks): was 20"
+    ),
+    "keratinocyte.granular_duration_days": (
+        "U: granular residence ≈ 1 day (BIOLOGY_PARAMETERS.md §5)"
+    ),
     "keratinocyte.stratum_corneum_transit_days": "U: ≈ 14 d normal (BIOLOGY_PARAMETERS.md §5)",
     "keratinocyte.corneocyte_height_um": (
         "derived: corneocyte ≈ 0.7 µm × 900 µm² over a 10×10 µm column footprint (BIOLOGY.md)"
     ),
     "keratinocyte.spinous_height_um": "derived: spinous cell ≈ 1,900 µm³ over a 100 µm² footprint",
-    "mouse.keratinocyte.cycle_time_h": "U: mouse epidermal turnover 1-2 weeks (BIOLOGY.md, unverified)",
-    "rules": "BIOLOGY_PARAMETERS.md §1: half-maxima at tissue levels 1-30 pg/mL; calibrated, target 2",
+    "mouse.keratinocyte.cycle_time_h": (
+        "U: mouse epidermal turnover 1-2 weeks (BIOLOGY.md, unverified)"
+    ),
+    "rules": (
+        "BIOLOGY_PARAMETERS.md §1: half-maxima at tissue levels 1-30 pg/mL; calibrated, target 2"
+    ),
     "fields": "BIOLOGY.md transport: D ≈ 10⁻⁷-10⁻⁶ cm²/s in tissue, half-life 10-60 min",
 }
 

@@ -9,7 +9,7 @@ One step (``dt_min``, 6 minutes by default) runs, in this order (:meth:`Simulati
     5. mature     spinous → granular (or parakeratotic), growth in height
     6. cornify    the top viable cell of a column becomes corneocytes
     7. shed       corneocytes leave from the top
-    8. relax      tall columns hand cells to lower neighbours
+    8. relax      basal cells spread into free slots; tall columns hand cells to neighbours
     9. geometry   restack columns, paint the tissue layer, new field coefficients
    10. vessels    capillary dilation relaxes toward its target
    11. events     scheduled events due at the new time are applied
@@ -219,6 +219,7 @@ class Simulation(mesa.Model):
         keratinocytes.cornify(self)
         keratinocytes.shed(self, self._column_shedding_speed(kc_rows, kc_behaviour))
         mark("differentiate")
+        keratinocytes.spread_basal(self)
         keratinocytes.relax_columns(self)
         self._update_geometry()
         mark("geometry")

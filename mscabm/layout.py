@@ -30,6 +30,9 @@ class Layout:
         ``(n_columns,)`` basement-membrane height per column.
     neighbours
         ``(n_columns, k)`` lateral neighbour columns (periodic), k = 2 in 2-D, 4 in 3-D.
+    reach
+        ``(n_columns, m)`` columns within two lateral steps, nearest first (the column itself,
+        then its neighbours, then theirs): where a basal daughter may be placed.
     capillary_voxels
         Raveled voxel indices of capillary sites.
     bm_length_ratio
@@ -40,6 +43,7 @@ class Layout:
     voxel_um: float
     bm_height_um: np.ndarray
     neighbours: np.ndarray
+    reach: np.ndarray
     capillary_voxels: np.ndarray
     bm_length_ratio: float
 
@@ -65,7 +69,7 @@ class Layout:
 
     @property
     def surface_mm2(self) -> float:
-        """Skin surface the lattice represents, mm²: width × section thickness (one voxel) in 2-D."""
+        """Skin surface the lattice represents, mm² (2-D: width × one voxel of thickness)."""
         lateral_mm = [n * self.voxel_um / 1000.0 for n in self.shape[1:]]
         if len(lateral_mm) == 1:
             lateral_mm.append(self.voxel_um / 1000.0)
@@ -77,7 +81,7 @@ class Layout:
         return self.shape[-1] * self.voxel_um / 1000.0
 
     def voxel_of(self, column: np.ndarray, height_um: np.ndarray) -> np.ndarray:
-        """Raveled voxel index holding the given height in the given column (clipped to the lattice)."""
+        """Raveled voxel index holding a height (µm) in a column (clipped to the lattice)."""
         z = np.clip((np.asarray(height_um) / self.voxel_um).astype(np.int64), 0, self.nz - 1)
         return z * self.n_columns + np.asarray(column, dtype=np.int64)
 
@@ -112,6 +116,13 @@ def build_layout(scenario: Scenario) -> Layout:
         for shift in (-1, 1):
             neighbour_list.append(np.roll(index, -shift, axis=axis).ravel())
     neighbours = np.stack(neighbour_list, axis=1).astype(np.int64)
+    reach_rows = []
+    for column in range(neighbours.shape[0]):
+        first = [int(n) for n in neighbours[column]]
+        second = [int(m) for n in first for m in neighbours[n]]
+        reach_rows.append(list(dict.fromkeys([column, *first, *second])))
+    width = max(len(r) for r in reach_rows)
+    reach = np.array([r + [r[-1]] * (width - len(r)) for r in reach_rows], dtype=np.int64)
 
     # capillary loops at papilla tips, every spacing_um along each lateral axis
     spacing = max(1, round(scenario.capillary.spacing_um / voxel))
@@ -135,6 +146,7 @@ def build_layout(scenario: Scenario) -> Layout:
         voxel_um=voxel,
         bm_height_um=bm_height_um,
         neighbours=neighbours,
+        reach=reach,
         capillary_voxels=np.ascontiguousarray(capillary_voxels, dtype=np.int64),
         bm_length_ratio=bm_length_ratio,
     )

@@ -74,6 +74,8 @@ class Purpose(enum.IntEnum):
     SHEDDING = 8
     SECRETION_NOISE = 9
     PARAKERATOSIS = 10
+    BASAL_MIGRATION = 11
+    COLUMN_LEVELLING = 12
 
 
 class EntityKind(enum.IntEnum):

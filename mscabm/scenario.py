@@ -17,6 +17,7 @@ replaced.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from collections.abc import Iterable, Mapping
@@ -30,9 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from mscabm import _kernels
+from mscabm import _kernels, vocab
 from mscabm import defaults as _defaults
-from mscabm import vocab
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
@@ -236,7 +236,7 @@ def shipped_scenarios() -> dict[str, Path]:
 
 
 def _plain(value: Any) -> Any:
-    """ruamel types → plain Python types (dict, list, str, int, float, bool, None)."""
+    """Ruamel types → plain Python types (dict, list, str, int, float, bool, None)."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -294,10 +294,8 @@ def _collect_marks(node: Any, path: tuple, file: str, marks: Marks) -> None:
     elif isinstance(node, list):
         for index, value in enumerate(node):
             if hasattr(node, "lc"):
-                try:
+                with contextlib.suppress(KeyError, IndexError, TypeError):
                     marks[(*path, index)] = (file, node.lc.item(index)[0] + 1)
-                except (KeyError, IndexError, TypeError):
-                    pass
             _collect_marks(value, (*path, index), file, marks)
     elif not isinstance(node, str | int | float | bool | type(None)):
         raise ScenarioError(
@@ -614,7 +612,8 @@ def _check_names(
         loc = ("rules", merged_to_user.get(index, index))
         if rule.cell_type not in vocab.CELL_TYPES:
             raise _fail(
-                f"unknown cell type {rule.cell_type!r}; {vocab.suggest(rule.cell_type, vocab.CELL_TYPES)}",
+                f"unknown cell type {rule.cell_type!r}; "
+                f"{vocab.suggest(rule.cell_type, vocab.CELL_TYPES)}",
                 (*loc, "cell_type"),
                 marks,
                 file_name,
@@ -622,7 +621,8 @@ def _check_names(
         behaviours = vocab.BEHAVIOURS[rule.cell_type]
         if rule.behaviour not in behaviours:
             raise _fail(
-                f"unknown behaviour {rule.behaviour!r} for {rule.cell_type}; {vocab.suggest(rule.behaviour, behaviours)}",
+                f"unknown behaviour {rule.behaviour!r} for {rule.cell_type}; "
+                f"{vocab.suggest(rule.behaviour, behaviours)}",
                 (*loc, "behaviour"),
                 marks,
                 file_name,
@@ -646,10 +646,16 @@ def _check_names(
         if key in saturations and not math.isclose(
             saturations[key][0], rule.saturation, rel_tol=1e-12
         ):
-            other = saturations[key][1]
+            other_index = saturations[key][1]
+            other = (
+                f"rules[{merged_to_user[other_index]}]"
+                if other_index in merged_to_user
+                else f"the default rule on {', '.join(scenario.rules[other_index].signals)}"
+            )
             raise _fail(
-                f"saturation {rule.saturation} differs from {saturations[key][0]} of rules[{other}] for the "
-                f"same cell type, behaviour and direction (one saturation per behaviour and direction)",
+                f"saturation {rule.saturation} differs from {saturations[key][0]} of "
+                f"{other} for the same cell type, behaviour and direction "
+                "(one saturation per behaviour and direction)",
                 (*loc, "saturation"),
                 marks,
                 file_name,
@@ -659,7 +665,8 @@ def _check_names(
         loc = ("events", index)
         if event.kind not in vocab.EVENT_KINDS:
             raise _fail(
-                f"unknown event kind {event.kind!r}; {vocab.suggest(event.kind, vocab.EVENT_KINDS)}",
+                f"unknown event kind {event.kind!r}; "
+                f"{vocab.suggest(event.kind, vocab.EVENT_KINDS)}",
                 (*loc, "kind"),
                 marks,
                 file_name,
@@ -668,7 +675,8 @@ def _check_names(
             cell_type, _, signal = event.target.partition(":")
             if cell_type not in vocab.CELL_TYPES or signal not in signals:
                 raise _fail(
-                    f"target must be 'cell_type:signal' (cell types: {', '.join(vocab.CELL_TYPES)}; "
+                    "target must be 'cell_type:signal' "
+                    f"(cell types: {', '.join(vocab.CELL_TYPES)}; "
                     f"signals: {', '.join(signals)}), got {event.target!r}",
                     (*loc, "target"),
                     marks,
@@ -676,7 +684,8 @@ def _check_names(
                 )
         elif event.target not in scenario.fields:
             raise _fail(
-                f"unknown field {event.target!r}; {vocab.suggest(event.target, scenario.field_ids)}",
+                f"unknown field {event.target!r}; "
+                f"{vocab.suggest(event.target, scenario.field_ids)}",
                 (*loc, "target"),
                 marks,
                 file_name,
@@ -701,7 +710,8 @@ def _check_names(
                 )
     if scenario.keratinocyte.cycle_fixed_phase_h >= scenario.keratinocyte.cycle_time_h:
         raise _fail(
-            f"must be shorter than keratinocyte.cycle_time_h ({scenario.keratinocyte.cycle_time_h} h)",
+            "must be shorter than keratinocyte.cycle_time_h "
+            f"({scenario.keratinocyte.cycle_time_h} h)",
             ("keratinocyte", "cycle_fixed_phase_h"),
             marks,
             file_name,
@@ -739,7 +749,8 @@ def _check_geometry(scenario: Scenario, marks: Marks, file_name: str) -> None:
     if geometry.height_um < needed:
         raise _fail(
             f"{geometry.height_um} µm is too small for the epidermis: the dermis "
-            f"({geometry.dermis_depth_um} µm), basement-membrane undulation and room for a thickened "
+            f"({geometry.dermis_depth_um} µm), basement-membrane undulation and room for a "
+            "thickened "
             f"epidermis need ≥ {math.ceil(needed / geometry.voxel_um) * geometry.voxel_um:g} µm",
             ("geometry", "height_um"),
             marks,

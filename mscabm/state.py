@@ -68,7 +68,7 @@ class Table:
                 self.columns[name] = grown
             free = np.flatnonzero(~self.columns["alive"])
         rows = free[:n]
-        for name, column in self.columns.items():
+        for column in self.columns.values():
             column[rows] = 0
         self.columns["alive"][rows] = True
         self.columns["id"][rows] = np.arange(self.next_id, self.next_id + n, dtype=np.uint64)

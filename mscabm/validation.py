@@ -31,7 +31,10 @@ import numpy as np
 _RUNS = {
     "1h": {"full": ("healthy_human", 60.0, None), "reduced": ("healthy_human", 30.0, 400.0)},
     "1m": {"full": ("healthy_mouse", 30.0, None), "reduced": ("healthy_mouse", 15.0, 250.0)},
-    "2": {"full": ("psoriatic_drive_human", 30.0, None), "reduced": ("psoriatic_drive_human", 21.0, 400.0)},
+    "2": {
+        "full": ("psoriatic_drive_human", 30.0, None),
+        "reduced": ("psoriatic_drive_human", 21.0, 400.0),
+    },
 }
 _SEEDS = (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
 
@@ -171,22 +174,42 @@ def run_targets(
 
     if "1h" in targets:
         rows += [
-            TargetResult("1h", "max |thickness/day0 − 1|", values("1h", "max_thickness_deviation"), 0.0, 0.10),
+            TargetResult(
+                "1h", "max |thickness/day0 − 1|", values("1h", "max_thickness_deviation"), 0.0, 0.10
+            ),
             TargetResult("1h", "cycle time (h)", values("1h", "cycle_time_h"), 200.0, 460.0),
             TargetResult("1h", "growth fraction", values("1h", "growth_fraction"), 0.5, 0.7),
-            TargetResult("1h", "production (/day/mm²)", values("1h", "production_per_day_per_mm2"), 1000.0, 1500.0),
+            TargetResult(
+                "1h",
+                "production (/day/mm²)",
+                values("1h", "production_per_day_per_mm2"),
+                1000.0,
+                1500.0,
+            ),
         ]
     if "1m" in targets:
-        rows.append(TargetResult("1m", "max |thickness/day0 − 1|", values("1m", "max_thickness_deviation"), 0.0, 0.10))
+        rows.append(
+            TargetResult(
+                "1m", "max |thickness/day0 − 1|", values("1m", "max_thickness_deviation"), 0.0, 0.10
+            )
+        )
     if "2" in targets:
         healthy = values("1h", "production_per_day_per_mm2")
-        fold = [p / h for p, h in zip(values("2", "production_per_day_per_mm2"), healthy, strict=True)]
+        fold = [
+            p / h for p, h in zip(values("2", "production_per_day_per_mm2"), healthy, strict=True)
+        ]
         rows += [
             TargetResult("2", "cycle time (h)", values("2", "cycle_time_h"), 30.0, 100.0),
             TargetResult("2", "growth fraction", values("2", "growth_fraction"), 0.9, 1.0),
             TargetResult("2", "production fold over healthy", fold, 10.0, math.inf),
             TargetResult("2", "transit time (days)", values("2", "transit_time_days"), 4.0, 8.0),
             TargetResult("2", "thickness ratio", values("2", "thickness_ratio"), 2.0, 3.5),
-            TargetResult("2", "suprabasal mitotic index", values("2", "suprabasal_mitotic_index"), 1.0, math.inf),
+            TargetResult(
+                "2",
+                "suprabasal mitotic index",
+                values("2", "suprabasal_mitotic_index"),
+                1.0,
+                math.inf,
+            ),
         ]
     return rows

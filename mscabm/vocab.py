@@ -72,7 +72,7 @@ EXTRA_SIGNALS: tuple[str, ...] = ("height_above_bm_um", "perfusion")
 BEHAVIOURS: dict[str, tuple[str, ...]] = {
     "keratinocyte": (
         "proliferation",  # cell-cycle speed, 1/h
-        "suprabasal_proliferation",  # probability that a daughter leaving the basal layer keeps cycling
+        "suprabasal_proliferation",  # probability that a daughter leaving the basal layer cycles
         "differentiation",  # multiplier of the maturation speed of suprabasal cells
         "parakeratosis",  # probability that a cell cornifies without a granular stage
         "shedding",  # multiplier of the desquamation speed of its corneocytes

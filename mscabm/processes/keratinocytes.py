@@ -1,5 +1,4 @@
-"""Keratinocytes: cell cycle, division with column shoving, delamination, maturation,
-cornification and shedding.
+"""Keratinocytes: cell cycle, division, column shoving, maturation, cornification, shedding.
 
 The model (docs/model.md has the equations):
 
@@ -9,11 +8,11 @@ The model (docs/model.md has the equations):
 - Cycling cells (stem, transit-amplifying) leave G1/G0 at the rate of the behaviour
   ``proliferation`` (1/h, per-step probability ``1 − exp(−r·dt)``) and then divide after a fixed
   S/G2/M phase of ``cycle_fixed_phase_h``. Stem cells are slow-cycling at rest: the base part of
-  their rate is divided by ``stem_quiescence_factor`` (cytokine-driven increases apply in full). Stem cells divide without limit (daughter: a TA cell
-  with ``ta_divisions``); a TA cell's daughters have one division less; with none left the cell
-  is post-mitotic ("committed").
-- A basal division places a proliferative daughter in a free basal slot of its own or a
-  neighbouring column; failing that, it takes the slot of the oldest committed basal cell, which
+  their rate is divided by ``stem_quiescence_factor`` (cytokine-driven increases apply in full).
+  Stem cells divide without limit (daughter: a TA cell with ``ta_divisions``); a TA cell's
+  daughters have one division less; with none left the cell is post-mitotic ("committed").
+- A basal division places a proliferative daughter in a free basal slot of its own column or
+  one within two lateral steps (nearest first); failing that, it takes the slot of the oldest committed basal cell, which
   delaminates; failing that, the daughter goes suprabasal (column shoving: the stack above moves
   up). A daughter that leaves the basal layer keeps cycling with the probability of the
   behaviour ``suprabasal_proliferation`` (0 in health: mitoses are basal), else it becomes
@@ -161,7 +160,7 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float])
             continue
         placed = False
         if daughter_cycles:
-            candidates = [column, *layout.neighbours[column].tolist()]
+            candidates = list(dict.fromkeys(layout.reach[column].tolist()))
             free = [c for c in candidates if basal_count[c] < params.basal_cells_per_column]
             if free:
                 target = min(free, key=lambda c: (basal_count[c], candidates.index(c)))
@@ -361,6 +360,40 @@ def shed(sim: Simulation, column_shedding_speed: np.ndarray) -> None:
     sc.remove(gone)
 
 
+def spread_basal(sim: Simulation) -> None:
+    """Basal cells migrate along the basement membrane into free basal slots.
+
+    A column with a free basal slot takes one non-stem basal cell from a lateral neighbour
+    whose basal slots are all filled (columns visited in a hash permutation, each in at most
+    one move per step), so free slots spread out and the next division nearby fills them.
+    """
+    kc, params, layout, step = sim.state.kc, sim.spec.keratinocyte, sim.layout, sim.steps
+    alive = kc.rows()
+    basal = alive[kc.basal[alive]]
+    count = np.bincount(kc.column[basal], minlength=layout.n_columns)
+    full = params.basal_cells_per_column
+    receivers = np.flatnonzero(count < full)
+    if not len(receivers):
+        return
+    order = sim.random_stream.permutation(step, Purpose.BASAL_MIGRATION, EntityKind.COLUMN, receivers)
+    movable = basal[~kc.stem[basal]]
+    busy = np.zeros(layout.n_columns, dtype=bool)
+    for receiver in receivers[order].tolist():
+        if busy[receiver]:
+            continue
+        donors = [int(n) for n in layout.neighbours[receiver] if count[n] == full and not busy[n]]
+        for donor in donors:
+            candidates = movable[kc.column[movable] == donor]
+            if not len(candidates):
+                continue
+            moving = int(candidates[np.argmin(kc.id[candidates])])
+            kc.column[moving] = receiver
+            count[donor] -= 1
+            count[receiver] += 1
+            busy[donor] = busy[receiver] = True
+            break
+
+
 def relax_columns(sim: Simulation) -> None:
     """Level neighbouring columns: tissue tension squeezes cells sideways from tall stacks.
 
@@ -372,12 +405,16 @@ def relax_columns(sim: Simulation) -> None:
     kc, params, layout, step = sim.state.kc, sim.spec.keratinocyte, sim.layout, sim.steps
     restack(sim)
     viable = sim.state.viable_top_um
-    lowest = layout.neighbours[np.arange(layout.n_columns), np.argmin(viable[layout.neighbours], axis=1)]
+    lowest = layout.neighbours[
+        np.arange(layout.n_columns), np.argmin(viable[layout.neighbours], axis=1)
+    ]
     excess = viable - viable[lowest]
     donors = np.flatnonzero(excess > params.column_height_tolerance_um)
     if not len(donors):
         return
-    donors = donors[sim.random_stream.permutation(step, Purpose.MOVE_ORDER, EntityKind.COLUMN, donors)]
+    donors = donors[
+        sim.random_stream.permutation(step, Purpose.COLUMN_LEVELLING, EntityKind.COLUMN, donors)
+    ]
     alive = kc.rows()
     supra = alive[~kc.basal[alive]]
     top_key = np.full(layout.n_columns, -1.0)

@@ -1,0 +1,102 @@
+"""The command line: run, validate, scenarios, info, resume, fork, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+from typer.testing import CliRunner
+
+from mscabm import io as run_io
+from mscabm.cli import app
+
+RUNNER = CliRunner()
+TINY = ["--set", "geometry.width_um=100", "--set", "time.frame_interval_days=0.25"]
+
+
+def test_scenarios_lists_every_shipped_scenario_with_its_description():
+    result = RUNNER.invoke(app, ["scenarios"])
+    assert result.exit_code == 0, result.output
+    for name in ("healthy_human", "healthy_mouse", "psoriatic_drive_human", "healthy_human_3d"):
+        assert name in result.output
+    assert "does not load" not in result.output
+
+
+def test_run_writes_a_new_file_under_runs_and_never_overwrites(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = RUNNER.invoke(app, ["run", "healthy_mouse", "--days", "0.25", "--seed", "3", "--quiet", *TINY])
+    assert first.exit_code == 0, first.output
+    second = RUNNER.invoke(app, ["run", "healthy_mouse", "--days", "0.25", "--seed", "3", "--quiet", *TINY])
+    assert second.exit_code == 0, second.output
+    files = sorted((tmp_path / "runs").glob("*.h5"))
+    assert len(files) == 2 and files[0] != files[1]
+    target = tmp_path / "out.h5"
+    target.write_bytes(b"precious")
+    refused = RUNNER.invoke(app, ["run", "healthy_mouse", "-o", str(target), "--days", "0.25", "--quiet", *TINY])
+    assert refused.exit_code == 2
+    assert "--force" in refused.output
+    assert target.read_bytes() == b"precious"
+    forced = RUNNER.invoke(
+        app, ["run", "healthy_mouse", "-o", str(target), "--days", "0.25", "--quiet", "--force", *TINY]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert run_io.open_run(target).n_frames == 2
+
+
+def test_info_shows_readouts_and_fails_cleanly_on_bad_files(tmp_path):
+    path = tmp_path / "r.h5"
+    done = RUNNER.invoke(app, ["run", "psoriatic_drive_human", "-o", str(path), "--days", "0.25", "--quiet", *TINY])
+    assert done.exit_code == 0, done.output
+    info = RUNNER.invoke(app, ["info", str(path)])
+    assert info.exit_code == 0, info.output
+    for name in ("score_total", "viable_epidermis_thickness_um", "production_per_day_per_mm2", "n_frames"):
+        assert name in info.output
+    junk = tmp_path / "junk.h5"
+    junk.write_text("not an HDF5 file")
+    for bad in (junk, tmp_path / "missing.h5"):
+        result = subprocess.run(
+            [sys.executable, "-m", "mscabm.cli", "info", str(bad)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 2
+        assert str(bad) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_resume_and_fork(tmp_path):
+    path = tmp_path / "parent.h5"
+    options = [*TINY, "--set", "time.checkpoint_every_days=0.5"]
+    done = RUNNER.invoke(app, ["run", "psoriatic_drive_human", "-o", str(path), "--days", "1", "--quiet", *options])
+    assert done.exit_code == 0, done.output
+    checkpoints = run_io.list_checkpoints(path)
+    assert [step for step, _ in checkpoints] == [120, 240]
+    with h5py.File(path, "r") as file:
+        before = file["lattice/tissue"][()]
+    resumed = RUNNER.invoke(app, ["run", "--resume", str(path), "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    with h5py.File(path, "r") as file:
+        np.testing.assert_array_equal(file["lattice/tissue"][()], before)
+    fork_path = tmp_path / "fork.h5"
+    forked = RUNNER.invoke(
+        app,
+        ["run", "--from-checkpoint", str(checkpoints[0][1]), "-o", str(fork_path), "--quiet",
+         "--set", "events=[]"],
+    )  # fmt: skip
+    assert forked.exit_code == 0, forked.output
+    assert run_io.open_run(fork_path).attrs["seed"] == run_io.open_run(path).attrs["seed"]
+    wrong = RUNNER.invoke(app, ["run", "--resume", str(path), "--seed", "3"])
+    assert wrong.exit_code == 2
+
+
+def test_progress_bar_writes_when_not_quiet(tmp_path):
+    env = {**os.environ, "COLUMNS": "120"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mscabm.cli", "run", "healthy_mouse", "-o", str(tmp_path / "p.h5"),
+         "--days", "0.25", *TINY],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "steps/s" in done.stderr and "day" in done.stderr
+    assert Path(tmp_path / "p.h5").exists()
