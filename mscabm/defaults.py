@@ -117,7 +117,8 @@ _MOUSE["geometry"].update(
 _MOUSE["keratinocyte"].update(
     {
         "basal_cells_per_column": 1,
-        "stem_fraction": 0.15,
+        "stem_fraction": 0.3,
+        "stem_quiescence_factor": 1.0,
         "cycle_time_h": 100.0,
         "cycle_fixed_phase_h": 14.0,
         "ta_divisions": 5,
@@ -338,6 +339,11 @@ SOURCES: dict[str, str] = {
         "derived: corneocyte ≈ 0.7 µm × 900 µm² over a 10×10 µm column footprint (BIOLOGY.md)"
     ),
     "keratinocyte.spinous_height_um": "derived: spinous cell ≈ 1,900 µm³ over a 100 µm² footprint",
+    "mouse.keratinocyte.stem_quiescence_factor": (
+        "Clayton et al. 2007 Nature 446:185: mouse interfollicular epidermis is maintained by one "
+        "progenitor population, no slow-cycling compartment: stem cells cycle at the full rate; "
+        "stem_fraction 0.3 calibrated (stationarity of target 1 mouse; 0.15 let the layer decline)"
+    ),
     "mouse.keratinocyte.cycle_time_h": (
         "U: mouse epidermal turnover 1-2 weeks (BIOLOGY.md, unverified)"
     ),

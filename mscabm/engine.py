@@ -308,16 +308,21 @@ class Simulation(mesa.Model):
     def _update_geometry(self) -> None:
         keratinocytes.restack(self)
         self.state.tissue = keratinocytes.rasterize(self)
-        self.state.region = transport.regions(self.state.tissue)
+        region = transport.regions(self.state.tissue)
         kc = self.state.kc
         alive = kc.rows()
         basal = alive[kc.basal[alive]]
-        self.state.basal_voxels = np.unique(
-            self.layout.voxel_of(
-                kc.column[basal], kc.z_bottom_um[basal] + 0.5 * kc.height_um[basal]
-            )
+        centre = kc.z_bottom_um[basal] + 0.5 * kc.height_um[basal]
+        basal_voxels = np.unique(self.layout.voxel_of(kc.column[basal], centre))
+        # coefficients depend only on the regions (and on where basal cells take up cytokines):
+        # rebuild the solver's operator only when those changed
+        unchanged = np.array_equal(region, self.state.region) and (
+            self.spec.keratinocyte.basal_uptake_per_min == 0
+            or np.array_equal(basal_voxels, self.state.basal_voxels)
         )
-        if self.field_ids:
+        self.state.region = region
+        self.state.basal_voxels = basal_voxels
+        if self.field_ids and not unchanged:
             diffusion, decay = transport.coefficients(self, self.state.region)
             n_fields = len(self.field_ids)
             self.solver.set_coefficients(

@@ -22,11 +22,11 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from mscabm import io as run_io  # noqa: E402
-from mscabm import readouts  # noqa: E402
-from mscabm.engine import Simulation  # noqa: E402
+from mscabm import io as run_io
+from mscabm import readouts
+from mscabm.engine import Simulation
 
 SEED = 20260101
 OUT = Path(__file__).resolve().parent.parent / "mscabm" / "data" / "initial_states"
@@ -44,19 +44,25 @@ def make(species: str, days: float) -> bool:
             samples.append((sim.time_days, values))
             if sim.time_days - last_report >= 10:
                 last_report = sim.time_days
+                v = values
                 print(
-                    f"{name} day {sim.time_days:5.0f}: viable {values['viable_epidermis_thickness_um']:.1f} µm, "
-                    f"corneum {values['stratum_corneum_thickness_um']:.1f} µm, cycle "
-                    f"{values['cycle_time_measured_h']:.0f} h, growth fraction {values['growth_fraction_measured']:.2f}, "
-                    f"production {values['production_per_day_per_mm2']:.0f}/day/mm², transit "
-                    f"{values['transit_time_days']:.1f} d",
+                    f"{name} day {sim.time_days:5.0f}: "
+                    f"viable {v['viable_epidermis_thickness_um']:.1f} µm, "
+                    f"corneum {v['stratum_corneum_thickness_um']:.1f} µm, "
+                    f"cycle {v['cycle_time_measured_h']:.0f} h, "
+                    f"growth fraction {v['growth_fraction_measured']:.2f}, "
+                    f"production {v['production_per_day_per_mm2']:.0f}/day/mm², "
+                    f"transit {v['transit_time_days']:.1f} d",
                     flush=True,
                 )
     last = [v for day, v in samples if day > days - 30]
     thickness = np.array([v["viable_epidermis_thickness_um"] for v in last])
     deviation = float(np.max(np.abs(thickness / thickness.mean() - 1)))
     ok = deviation <= 0.10
-    print(f"{name}: viable thickness over the last 30 days {thickness.mean():.1f} µm, max deviation {deviation:.3f}")
+    print(
+        f"{name}: viable thickness over the last 30 days {thickness.mean():.1f} µm, "
+        f"max deviation {deviation:.3f}"
+    )
     if species == "human":
         mean = {k: float(np.nanmean([v[k] for v in last])) for k in last[0]}
         checks = {
@@ -67,7 +73,9 @@ def make(species: str, days: float) -> bool:
         for key, (low, high) in checks.items():
             good = low <= mean[key] <= high
             ok &= good
-            print(f"  {key}: {mean[key]:.3f} (target {low}-{high}) {'ok' if good else 'OUT OF RANGE'}")
+            print(
+                f"  {key}: {mean[key]:.3f} (target {low}-{high}) {'ok' if good else 'OUT OF RANGE'}"
+            )
     arrays, meta = sim.checkpoint()
     meta["baseline"] = readouts.baseline(sim)
     meta["made_by"] = "scripts/make_initial_states.py"

@@ -20,7 +20,11 @@ from mscabm.engine import Simulation
 from mscabm.runner import fork, resume, run
 
 # A narrow human section (10 columns) keeps these end-to-end runs to seconds.
-TINY = ["geometry.width_um=100", "time.frame_interval_days=0.25", "time.timeseries_interval_hours=3"]
+TINY = [
+    "geometry.width_um=100",
+    "time.frame_interval_days=0.25",
+    "time.timeseries_interval_hours=3",
+]
 
 
 def run_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -52,7 +56,12 @@ def test_same_seed_identical_and_different_seed_differs(tmp_path):
     left, right = run_arrays(a), run_arrays(c)
     assert any(
         left[name].shape != right[name].shape or not np.array_equal(left[name], right[name])
-        for name in ("cells/cell_id", "cells/birth_step", "timeseries/divisions_per_day", "lattice/tissue")
+        for name in (
+            "cells/cell_id",
+            "cells/birth_step",
+            "timeseries/divisions_per_day",
+            "lattice/tissue",
+        )
     )
 
 
@@ -102,7 +111,9 @@ def test_simulation_is_a_mesa_model_with_time_in_days():
 
 
 def test_keyword_parameters_are_scenario_overrides():
-    sim = Simulation("healthy_human", rng=1, geometry__width_um=100, keratinocyte__cycle_time_h=250.0)
+    sim = Simulation(
+        "healthy_human", rng=1, geometry__width_um=100, keratinocyte__cycle_time_h=250.0
+    )
     assert sim.spec.keratinocyte.cycle_time_h == 250.0
     assert sim.layout.shape[-1] == 10
 
@@ -122,15 +133,25 @@ def test_mesa_batch_run_returns_rows_with_model_reporters(tmp_path):
         print("rows", len(rows))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert "rows 4" in done.stdout
 
 
 def test_resume_from_day5_checkpoint_equals_straight_run(tmp_path):
     options = [*TINY, "time.frame_interval_days=1", "time.checkpoint_at_days=[5]"]
-    straight = run("psoriatic_drive_human", output=tmp_path / "straight.h5", seed=21, days=10, overrides=options)
-    resumed = run("psoriatic_drive_human", output=tmp_path / "resumed.h5", seed=21, days=10, overrides=options)
+    straight = run(
+        "psoriatic_drive_human",
+        output=tmp_path / "straight.h5",
+        seed=21,
+        days=10,
+        overrides=options,
+    )
+    resumed = run(
+        "psoriatic_drive_human", output=tmp_path / "resumed.h5", seed=21, days=10, overrides=options
+    )
     checkpoints = run_io.list_checkpoints(resumed)
     assert [step for step, _ in checkpoints] == [5 * 240]
     # damage everything written after the checkpoint, then resume: frames 6-10 are rewritten
@@ -142,14 +163,18 @@ def test_resume_from_day5_checkpoint_equals_straight_run(tmp_path):
 
 def test_fork_is_identical_to_its_parent_at_the_fork_point(tmp_path):
     options = [*TINY, "time.frame_interval_days=1", "time.checkpoint_at_days=[2]"]
-    parent = run("psoriatic_drive_human", output=tmp_path / "parent.h5", seed=4, days=4, overrides=options)
-    (_, checkpoint), = run_io.list_checkpoints(parent)
+    parent = run(
+        "psoriatic_drive_human", output=tmp_path / "parent.h5", seed=4, days=4, overrides=options
+    )
+    ((_, checkpoint),) = run_io.list_checkpoints(parent)
     same = fork(checkpoint, output=tmp_path / "same.h5")
     arm = fork(checkpoint, output=tmp_path / "arm.h5", overrides=["events=[]"])
     parent_data, same_data, arm_data = (run_io.open_run(p) for p in (parent, same, arm))
     assert same_data.attrs["seed"] == parent_data.attrs["seed"] == 4
     np.testing.assert_array_equal(same_data.tissue.values[0], parent_data.tissue.values[2])
-    np.testing.assert_array_equal(same_data.fields["il17a"].values[0], parent_data.fields["il17a"].values[2])
+    np.testing.assert_array_equal(
+        same_data.fields["il17a"].values[0], parent_data.fields["il17a"].values[2]
+    )
     np.testing.assert_array_equal(same_data.tissue.values[-1], parent_data.tissue.values[-1])
     np.testing.assert_array_equal(arm_data.tissue.values[0], parent_data.tissue.values[2])
 
@@ -179,7 +204,9 @@ def test_killed_run_leaves_a_readable_file(tmp_path):
     data = run_io.open_run(out)
     assert data.n_frames >= 4
     assert data.tissue.shape[0] == data.n_frames
-    done = subprocess.run([sys.executable, "-m", "mscabm.cli", "info", str(out)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "mscabm.cli", "info", str(out)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert "n_frames" in done.stdout
 
@@ -199,5 +226,5 @@ def test_outgrowing_the_lattice_is_a_clear_error(tmp_path):
 
     sim = Simulation("healthy_human", rng=1, overrides=[*TINY])
     sim.state.kc.height_um[sim.state.kc.rows()] = 60.0
-    with pytest.raises(SimulationError, match="increase geometry.height_um"):
+    with pytest.raises(SimulationError, match=r"increase geometry\.height_um"):
         sim._update_geometry()
