@@ -76,12 +76,12 @@ _HUMAN: dict[str, Any] = {
     },
     "keratinocyte": {
         "basal_cells_per_column": 2,
-        "stem_fraction": 0.15,
+        "stem_fraction": 0.2,
         "cycle_time_h": 311.0,
         "cycle_fixed_phase_h": 30.0,
-        "stem_quiescence_factor": 3.0,
+        "stem_quiescence_factor": 4.0,
         "ta_divisions": 5,
-        "committed_delamination_time_h": 24.0,
+        "committed_delamination_time_h": 2000.0,
         "spinous_duration_days": 24.0,
         "granular_duration_days": 1.5,
         "basal_height_um": 10.0,
@@ -122,7 +122,7 @@ _MOUSE["keratinocyte"].update(
         "cycle_time_h": 100.0,
         "cycle_fixed_phase_h": 14.0,
         "ta_divisions": 5,
-        "committed_delamination_time_h": 24.0,
+        "committed_delamination_time_h": 2000.0,
         "spinous_duration_days": 7.5,
         "granular_duration_days": 1.0,
         "basal_height_um": 5.0,
@@ -315,7 +315,14 @@ SOURCES: dict[str, str] = {
         "(growth fraction ≈ 1) while the healthy 311 h cycle is mostly an exponential G1/G0 wait "
         "(growth fraction ≈ 0.6 measured over one cycle time, W85)"
     ),
-    "keratinocyte.stem_fraction": "U: ≈ 10-15 % of basal cells are stem cells",
+    "keratinocyte.stem_fraction": (
+        "U: ≈ 10-20 % of basal cells are stem cells; calibrated (target 1): was 0.15"
+    ),
+    "keratinocyte.committed_delamination_time_h": (
+        "U: post-mitotic basal cells leave mostly when a dividing neighbour needs the space "
+        "(crowding-induced delamination, Miroshnikova et al. 2018 Nat Cell Biol 20:69); the "
+        "spontaneous route is slow. 24 h let the basal layer empty (target 1 stationarity)"
+    ),
     "keratinocyte.stem_quiescence_factor": (
         "U: stem cells are slow-cycling at rest (label-retaining cells): their unstimulated G1/G0 "
         "exit rate is divided by this factor; cytokine-driven increases apply in full"

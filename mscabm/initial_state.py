@@ -185,10 +185,6 @@ def apply(sim: Simulation, arrays: dict[str, np.ndarray], meta: dict) -> None:
                 column_values = column_values - shift
             values[name] = column_values
         values["column"] = np.concatenate(new_column) if new_column else np.zeros(0, np.int64)
-        if (
-            prefix == "kc"
-            and "last_mitosis_step" not in arrays.get("kc/", {})
-            and "kc/last_mitosis_step" not in arrays
-        ):
+        if prefix == "kc" and "kc/last_mitosis_step" not in arrays:
             values["last_mitosis_step"] = values["birth_step"]
         table.add(len(picked_rows), **values)

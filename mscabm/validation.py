@@ -8,7 +8,8 @@ size; ``reduced=True`` runs a narrower section for fewer days (the CI scale, sta
 Targets implemented here:
 
 ``1h``  healthy human, ≥ 60 days from the shipped state: viable thickness stationary within
-        ±10 % (largest deviation of the daily mean from day 0), cycle time 200-460 h, growth
+        ±10 % (largest deviation of its 7-day running mean from the profile's healthy baseline,
+        the long-run mean stored with the shipped state), cycle time 200-460 h, growth
         fraction 0.5-0.7, production 1,000-1,500 cells/day/mm² (kinetics averaged over the last
         20 days).
 ``1m``  healthy mouse, 30 days: viable thickness stationary within ±10 %; turnover reported.
@@ -92,7 +93,7 @@ def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
     overrides = [f"geometry.width_um={width}"] if width else []
     sim = Simulation(scenario, rng=seed, days=days, overrides=overrides)
     steps_per_day = sim.steps_per_day
-    start_thickness = sim.readouts["viable_epidermis_thickness_um"]
+    baseline_thickness = sim.baseline["viable_epidermis_thickness_um"]
     samples: list[dict[str, float]] = []
     while sim.steps < sim.total_steps:
         sim.step()
@@ -102,6 +103,9 @@ def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
             samples.append(readouts)
     daily = [s for s in samples if abs(s["day"] - round(s["day"])) < 1e-9]
     thickness = np.array([s["viable_epidermis_thickness_um"] for s in daily])
+    weekly = (
+        np.convolve(thickness, np.ones(7) / 7, mode="valid") if len(thickness) >= 7 else thickness
+    )
 
     def late_mean(name: str, last_days: float) -> float:
         values = [s[name] for s in samples if s["day"] > days - last_days and np.isfinite(s[name])]
@@ -109,7 +113,7 @@ def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
 
     window = 20.0 if target != "2" else 7.0
     return {
-        "max_thickness_deviation": float(np.max(np.abs(thickness / start_thickness - 1.0))),
+        "max_thickness_deviation": float(np.max(np.abs(weekly / baseline_thickness - 1.0))),
         "thickness_ratio": late_mean("proxy_thickness_ratio", window),
         "cycle_time_h": late_mean("cycle_time_measured_h", window),
         "growth_fraction": late_mean("growth_fraction_measured", window),
@@ -175,7 +179,11 @@ def run_targets(
     if "1h" in targets:
         rows += [
             TargetResult(
-                "1h", "max |thickness/day0 − 1|", values("1h", "max_thickness_deviation"), 0.0, 0.10
+                "1h",
+                "max |7-day thickness/baseline − 1|",
+                values("1h", "max_thickness_deviation"),
+                0.0,
+                0.10,
             ),
             TargetResult("1h", "cycle time (h)", values("1h", "cycle_time_h"), 200.0, 460.0),
             TargetResult("1h", "growth fraction", values("1h", "growth_fraction"), 0.5, 0.7),
@@ -190,7 +198,11 @@ def run_targets(
     if "1m" in targets:
         rows.append(
             TargetResult(
-                "1m", "max |thickness/day0 − 1|", values("1m", "max_thickness_deviation"), 0.0, 0.10
+                "1m",
+                "max |7-day thickness/baseline − 1|",
+                values("1m", "max_thickness_deviation"),
+                0.0,
+                0.10,
             )
         )
     if "2" in targets:

@@ -25,7 +25,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 from mscabm import io as run_io
-from mscabm import readouts
 from mscabm.engine import Simulation
 
 SEED = 20260101
@@ -77,7 +76,14 @@ def make(species: str, days: float) -> bool:
                 f"  {key}: {mean[key]:.3f} (target {low}-{high}) {'ok' if good else 'OUT OF RANGE'}"
             )
     arrays, meta = sim.checkpoint()
-    meta["baseline"] = readouts.baseline(sim)
+    # the healthy baseline is the long-run mean, not the last snapshot
+    meta["baseline"] = {
+        "viable_epidermis_thickness_um": float(thickness.mean()),
+        "stratum_corneum_thickness_um": float(
+            np.mean([v["stratum_corneum_thickness_um"] for v in last])
+        ),
+        "perfusion": float(np.mean([v["perfusion"] for v in last])),
+    }
     meta["made_by"] = "scripts/make_initial_states.py"
     meta["equilibration_days"] = days
     OUT.mkdir(parents=True, exist_ok=True)

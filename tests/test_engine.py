@@ -184,7 +184,7 @@ def test_killed_run_leaves_a_readable_file(tmp_path):
     command = [sys.executable, "-m", "mscabm.cli", "run", "healthy_human", "-o", str(out), "--seed", "2",
                "--days", "40", "--quiet", "--set", "geometry.width_um=100",
                "--set", "time.frame_interval_days=0.05"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -225,6 +225,6 @@ def test_outgrowing_the_lattice_is_a_clear_error(tmp_path):
     from mscabm.engine import SimulationError
 
     sim = Simulation("healthy_human", rng=1, overrides=[*TINY])
-    sim.state.kc.height_um[sim.state.kc.rows()] = 60.0
+    sim.state.kc.height_um[sim.state.kc.rows()] = 200.0
     with pytest.raises(SimulationError, match=r"increase geometry\.height_um"):
         sim._update_geometry()

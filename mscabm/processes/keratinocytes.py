@@ -12,11 +12,12 @@ The model (docs/model.md has the equations):
   Stem cells divide without limit (daughter: a TA cell with ``ta_divisions``); a TA cell's
   daughters have one division less; with none left the cell is post-mitotic ("committed").
 - A basal division places a proliferative daughter in a free basal slot of its own column or
-  one within two lateral steps (nearest first); failing that, it takes the slot of the oldest committed basal cell, which
-  delaminates; failing that, the daughter goes suprabasal (column shoving: the stack above moves
-  up). A daughter that leaves the basal layer keeps cycling with the probability of the
-  behaviour ``suprabasal_proliferation`` (0 in health: mitoses are basal), else it becomes
-  spinous. Committed basal cells also delaminate at rate ``1/committed_delamination_time_h``.
+  one within two lateral steps (nearest first); failing that, it takes the slot of the oldest
+  committed basal cell there, which delaminates (crowding); failing that, the daughter goes
+  suprabasal (column shoving: the stack above moves up). A daughter that leaves the basal layer
+  keeps cycling with the probability of the behaviour ``suprabasal_proliferation`` (0 in
+  health: mitoses are basal), else it becomes spinous. Committed basal cells also delaminate at
+  rate ``1/committed_delamination_time_h``; basal cells migrate into free slots nearby.
 - Suprabasal cells mature (spinous for ``spinous_duration_days``, granular for
   ``granular_duration_days``, both divided by the behaviour ``differentiation``); spinous cells
   grow from the basal to the spinous height. At the end of the spinous stage a cell becomes
@@ -375,7 +376,9 @@ def spread_basal(sim: Simulation) -> None:
     receivers = np.flatnonzero(count < full)
     if not len(receivers):
         return
-    order = sim.random_stream.permutation(step, Purpose.BASAL_MIGRATION, EntityKind.COLUMN, receivers)
+    order = sim.random_stream.permutation(
+        step, Purpose.BASAL_MIGRATION, EntityKind.COLUMN, receivers
+    )
     movable = basal[~kc.stem[basal]]
     busy = np.zeros(layout.n_columns, dtype=bool)
     for receiver in receivers[order].tolist():
