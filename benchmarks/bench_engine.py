@@ -30,10 +30,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_fields  # noqa: E402
-import mesa_keratinocytes  # noqa: E402
+import bench_fields
+import mesa_keratinocytes
 
-from mscabm.engine import Simulation  # noqa: E402
+from mscabm.engine import Simulation
 
 MESA_TARGET = 50.0
 

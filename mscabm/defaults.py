@@ -76,11 +76,11 @@ _HUMAN: dict[str, Any] = {
     },
     "keratinocyte": {
         "basal_cells_per_column": 2,
-        "stem_fraction": 0.2,
+        "stem_fraction": 0.3,
         "cycle_time_h": 311.0,
         "cycle_fixed_phase_h": 30.0,
-        "stem_quiescence_factor": 4.0,
-        "ta_divisions": 5,
+        "stem_quiescence_factor": 2.5,
+        "ta_divisions": 4,
         "committed_delamination_time_h": 2000.0,
         "spinous_duration_days": 24.0,
         "granular_duration_days": 1.5,
@@ -316,7 +316,9 @@ SOURCES: dict[str, str] = {
         "(growth fraction ≈ 0.6 measured over one cycle time, W85)"
     ),
     "keratinocyte.stem_fraction": (
-        "U: ≈ 10-20 % of basal cells are stem cells; calibrated (target 1): was 0.15"
+        "calibrated (target 1: production, growth fraction and stationarity over 200-day runs): "
+        "0.3 with stem_quiescence_factor 2.5 and ta_divisions 4; was 0.15 (U: 10-20 % stem cells), "
+        "with which the basal layer slowly emptied"
     ),
     "keratinocyte.committed_delamination_time_h": (
         "U: post-mitotic basal cells leave mostly when a dividing neighbour needs the space "
@@ -324,17 +326,14 @@ SOURCES: dict[str, str] = {
         "spontaneous route is slow. 24 h let the basal layer empty (target 1 stationarity)"
     ),
     "keratinocyte.stem_quiescence_factor": (
-        "U: stem cells are slow-cycling at rest (label-retaining cells): their unstimulated G1/G0 "
-        "exit rate is divided by this factor; cytokine-driven increases apply in full"
+        "calibrated (target 1 growth fraction; 2-4 tried): stem cells are slow-cycling at rest "
+        "(label-retaining cells): their unstimulated G1/G0 exit rate is divided by this factor; "
+        "cytokine-driven increases apply in full"
     ),
     "keratinocyte.column_height_tolerance_um": (
         "U: neighbouring columns differ by less than about two spinous cells (tissue tension)"
     ),
-    "keratinocyte.ta_divisions": (
-        "U: TA cells divide 3-5 times (BIOLOGY.md); 5 so that slow-cycling stem cells (15 % of "
-        "basal cells at a third of the rate) supply enough basal slot-time: a founder occupies "
-        "(1+2+4+8+16) cycle times of basal slots, 0.05·31 = 1.55 > 0.85 of the layer per cycle"
-    ),
+    "keratinocyte.ta_divisions": "U: TA cells divide 3-5 times (BIOLOGY.md)",
     "keratinocyte.spinous_duration_days": (
         "calibrated (target 1 stationarity, transit 4-8 weeks): was 20"
     ),

@@ -76,6 +76,12 @@ def make(species: str, days: float) -> bool:
                 f"  {key}: {mean[key]:.3f} (target {low}-{high}) {'ok' if good else 'OUT OF RANGE'}"
             )
     arrays, meta = sim.checkpoint()
+    # a state is the tissue only: fields re-equilibrate at the start of a run, event logs restart
+    arrays = {k: v for k, v in arrays.items() if k.startswith(("kc/", "sc/"))}
+    for prefix in ("kc", "sc"):  # keep living rows only
+        alive = arrays[f"{prefix}/alive"]
+        for key in [k for k in arrays if k.startswith(prefix + "/") and arrays[k].ndim == 1]:
+            arrays[key] = arrays[key][alive]
     # the healthy baseline is the long-run mean, not the last snapshot
     meta["baseline"] = {
         "viable_epidermis_thickness_um": float(thickness.mean()),
