@@ -183,9 +183,25 @@ def _start(sim: Simulation, writer: _io.RunWriter, counters: _Counters) -> None:
     counters.frames = 1
 
 
-def _finish(writer: _io.RunWriter, status: str) -> None:
-    writer.set_attr("status", status)
-    writer.close()
+def _drive(
+    sim: Simulation,
+    writer: _io.RunWriter,
+    path: Path,
+    counters: _Counters,
+    progress: Callable[[Progress], None] | None,
+    *,
+    fresh: bool,
+) -> None:
+    """Run the loop to the end; the file's status says whether it completed."""
+    status = "interrupted"
+    try:
+        if fresh:
+            _start(sim, writer, counters)
+        _loop(sim, writer, path, counters, progress)
+        status = "complete"
+    finally:
+        writer.set_attr("status", status)
+        writer.close()
 
 
 def run(
@@ -238,14 +254,7 @@ def _run_new(
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = _writer(sim, path, overwrite=force)
-    counters = _Counters()
-    status = "interrupted"
-    try:
-        _start(sim, writer, counters)
-        _loop(sim, writer, path, counters, progress)
-        status = "complete"
-    finally:
-        _finish(writer, status)
+    _drive(sim, writer, path, _Counters(), progress, fresh=True)
     return path
 
 
@@ -283,12 +292,7 @@ def resume(path: str | Path, *, progress: Callable[[Progress], None] | None = No
     )
     writer.set_attr("status", "running")
     counters = _Counters(int(meta["n_frames"]), int(meta["n_timeseries"]), int(meta["n_events"]))
-    status = "interrupted"
-    try:
-        _loop(sim, writer, path, counters, progress)
-        status = "complete"
-    finally:
-        _finish(writer, status)
+    _drive(sim, writer, path, counters, progress, fresh=False)
     return path
 
 

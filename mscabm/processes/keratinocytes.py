@@ -12,8 +12,8 @@ The model (docs/model.md has the equations):
   Stem cells divide without limit (daughter: a TA cell with ``ta_divisions``); a TA cell's
   daughters have one division less; with none left the cell is post-mitotic ("committed").
 - A basal division places a proliferative daughter in a free basal slot of its own column or
-  one within two lateral steps (nearest first); failing that, it takes the slot of the oldest
-  committed basal cell there, which delaminates (crowding); failing that, the daughter goes
+  one within two lateral steps (nearest first); failing that, it takes the slot of a committed
+  basal cell there (chosen at random), which delaminates (crowding); failing that, the daughter goes
   suprabasal (column shoving: the stack above moves up). A daughter that leaves the basal layer
   keeps cycling with the probability of the behaviour ``suprabasal_proliferation`` (0 in
   health: mitoses are basal), else it becomes spinous. Committed basal cells also delaminate at
@@ -173,7 +173,9 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float])
                 with_committed = [c for c in candidates if committed.get(c)]
                 if with_committed:
                     target = with_committed[0]
-                    displaced = committed[target].pop(0)
+                    # crowding pushes out one of the committed cells there, at random
+                    waiting_here = committed[target]
+                    displaced = waiting_here.pop(int(draws[position, 1] * len(waiting_here)))
                     kc.state[displaced] = KS.SPINOUS
                     push_to_bottom(displaced, target)
                     kc.basal[daughter] = True
