@@ -77,9 +77,11 @@ _HUMAN: dict[str, Any] = {
     "keratinocyte": {
         "basal_cells_per_column": 2,
         "stem_fraction": 0.3,
-        "cycle_time_h": 311.0,
+        "cycle_time_h": 217.0,
         "cycle_fixed_phase_h": 30.0,
-        "stem_quiescence_factor": 2.5,
+        "stem_quiescence_factor": 2.0,
+        "g0_probability": 0.3,
+        "g0_factor": 3.0,
         "ta_divisions": 4,
         "committed_delamination_time_h": 2000.0,
         "spinous_duration_days": 24.0,
@@ -119,6 +121,8 @@ _MOUSE["keratinocyte"].update(
         "basal_cells_per_column": 1,
         "stem_fraction": 0.3,
         "stem_quiescence_factor": 1.0,
+        "g0_probability": 0.0,
+        "g0_factor": 1.0,
         "cycle_time_h": 100.0,
         "cycle_fixed_phase_h": 14.0,
         "ta_divisions": 5,
@@ -175,7 +179,7 @@ _RULES: list[dict[str, Any]] = [
             "signals": [sig],
             "direction": "decreases",
             "behaviour": "proliferation",
-            "saturation": 0.5 / 285.0,
+            "saturation": 0.5 / 187.0,
             "half_max": k,
             "hill_power": HILL_POWER,
         }
@@ -287,7 +291,7 @@ for _sig, _k in (("vegf", 100.0), ("tnfa", 10.0), ("il17a", 10.0)):
 BASE_BEHAVIOURS: dict[str, dict[str, float]] = {
     # base values b0 per cell type; proliferation's base comes from cycle_time_h at compile time
     "keratinocyte": {
-        "proliferation": 1.0 / 285.0,
+        "proliferation": 1.0 / 187.0,
         "suprabasal_proliferation": 0.0,
         "differentiation": 1.0,
         "parakeratosis": 0.0,
@@ -304,7 +308,16 @@ SOURCES: dict[str, str] = {
     "geometry.width_um": "BIOLOGY.md: section ≥ 1 mm wide (human)",
     "geometry.bm_undulation_amplitude_um": "U: dermal papillae/rete ridges",
     "time.dt_min": "BIOLOGY.md: 6-minute cell step",
-    "keratinocyte.cycle_time_h": f"V: germinative cycle 311 h, {W85}",
+    "keratinocyte.cycle_time_h": (
+        f"calibrated (target 1): intermitotic time of a cycling cell outside G0, so that with G0 "
+        f"and slow stem cells the measured mean is ≈ 330-350 h (germinative cycle 311 h, {W85}); "
+        "was 311"
+    ),
+    "keratinocyte.g0_probability": (
+        "calibrated (target 1 growth fraction 60 %, W85): share of newborn cycling cells that "
+        "start in G0; was 0"
+    ),
+    "keratinocyte.g0_factor": "calibrated (target 1): G0 cells leave G1/G0 3× slower at rest",
     "keratinocyte.basal_cells_per_column": (
         "calibrated (target 1 production 1,000-1,500 cells/day/mm² with the 311 h cycle): "
         "2 basal cells per 10×10 µm patch = 20,000/mm² (was 3 ≈ (10 µm / 6 µm)², from W85's "
@@ -317,7 +330,7 @@ SOURCES: dict[str, str] = {
     ),
     "keratinocyte.stem_fraction": (
         "calibrated (target 1: production, growth fraction and stationarity over 200-day runs): "
-        "0.3 with stem_quiescence_factor 2.5 and ta_divisions 4; was 0.15 (U: 10-20 % stem cells), "
+        "0.3 with stem_quiescence_factor 2 and ta_divisions 4; was 0.15 (U: 10-20 % stem cells), "
         "with which the basal layer slowly emptied"
     ),
     "keratinocyte.committed_delamination_time_h": (

@@ -115,7 +115,7 @@ def build_fresh(sim: Simulation) -> dict[str, np.ndarray]:
 _KC_COLUMNS = (
     "state", "basal", "stem", "column", "stack_key", "height_um", "birth_step",
     "last_mitosis_step", "divisions_left", "in_fixed_phase", "fixed_phase_left_h", "maturation",
-    "maturation_speed", "parakeratotic", "committed_step",
+    "maturation_speed", "parakeratotic", "committed_step", "in_g0",
 )  # fmt: skip
 _SC_COLUMNS = (
     "column", "height_um", "birth_step", "entry_step", "sc_age_days", "shed_after_days",

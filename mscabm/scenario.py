@@ -128,6 +128,8 @@ class KeratinocyteParams(_Model):
     cycle_time_h: PositiveFloat
     cycle_fixed_phase_h: NonNegativeFloat
     stem_quiescence_factor: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False, strict=True)]
+    g0_probability: Fraction
+    g0_factor: Annotated[float, Field(ge=1, le=100, allow_inf_nan=False, strict=True)]
     ta_divisions: Annotated[int, Field(ge=0, le=12, strict=True)]
     committed_delamination_time_h: PositiveFloat
     spinous_duration_days: PositiveFloat

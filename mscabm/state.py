@@ -110,6 +110,7 @@ KERATINOCYTE_SCHEMA: dict[str, type] = {
     "last_mitosis_step": np.int64,  # own last division, or the division that made it
     "divisions_left": np.int16,
     "in_fixed_phase": bool,  # committed to S/G2/M
+    "in_g0": bool,  # born into G0: slow to leave it at rest
     "fixed_phase_left_h": np.float64,
     "maturation": np.float64,  # 0-1 spinous, 1-2 granular, ≥ 2 ready to cornify
     "maturation_speed": np.float64,  # individual factor, lognormal mean 1

@@ -10,14 +10,14 @@ EXTRAS="${MSCABM_EXTRAS:-test}"
 find_python() {
     local candidates=()
     [ -n "${MSCABM_PYTHON:-}" ] && candidates+=("$MSCABM_PYTHON")
-    candidates+=(python3.13 python3.12 python3)
+    candidates+=(python3.12 python3.13 python3)
     if command -v pyenv >/dev/null 2>&1; then
         while read -r v; do
             case "$v" in 3.1[2-9]*) candidates+=("$(pyenv root)/versions/$v/bin/python3");; esac
-        done < <(pyenv versions --bare 2>/dev/null | sort -rV)
+        done < <(pyenv versions --bare 2>/dev/null | sort -V)
     fi
     for root in "$HOME/.pyenv/versions" /root/.pyenv/versions /usr/local/bin /usr/bin; do
-        for p in "$root"/3.1[2-9]*/bin/python3 "$root"/python3.1[2-9]; do
+        for p in "$root"/3.12*/bin/python3 "$root"/3.1[3-9]*/bin/python3 "$root"/python3.12 "$root"/python3.1[3-9]; do
             [ -x "$p" ] && candidates+=("$p")
         done
     done

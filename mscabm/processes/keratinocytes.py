@@ -8,7 +8,9 @@ The model (docs/model.md has the equations):
 - Cycling cells (stem, transit-amplifying) leave G1/G0 at the rate of the behaviour
   ``proliferation`` (1/h, per-step probability ``1 − exp(−r·dt)``) and then divide after a fixed
   S/G2/M phase of ``cycle_fixed_phase_h``. Stem cells are slow-cycling at rest: the base part of
-  their rate is divided by ``stem_quiescence_factor`` (cytokine-driven increases apply in full).
+  their rate is divided by ``stem_quiescence_factor`` (cytokine-driven increases apply in full);
+  likewise a cell born into G0 (probability ``g0_probability`` per daughter) has its base rate
+  divided by ``g0_factor`` until it divides.
   Stem cells divide without limit (daughter: a TA cell with ``ta_divisions``); a TA cell's
   daughters have one division less; with none left the cell is post-mitotic ("committed").
 - A basal division places a proliferative daughter in a free basal slot of its own column or
@@ -69,8 +71,10 @@ def cycle_and_divide(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -
     rate = behaviour[waiting, sim.rules.behaviour_index("proliferation")]
     # stem cells are slow-cycling at rest: their unstimulated rate is divided by the factor
     base = sim.rules.base[CellType.KERATINOCYTE, sim.rules.behaviour_index("proliferation")]
-    quiet_stem = kc.stem[rows[waiting]]
-    rate = np.where(quiet_stem, rate - (1.0 - 1.0 / params.stem_quiescence_factor) * base, rate)
+    waiting_rows = rows[waiting]
+    slowdown = np.where(kc.stem[waiting_rows], params.stem_quiescence_factor, 1.0)
+    slowdown = np.where(kc.in_g0[waiting_rows], slowdown * params.g0_factor, slowdown)
+    rate = rate - (1.0 - 1.0 / slowdown) * base
     draw = sim.random_stream.uniform(step, Purpose.CELL_CYCLE, CELL, kc.id[rows[waiting]])
     entering = rows[waiting][draw < -np.expm1(-rate * dt_h)]
     kc.in_fixed_phase[entering] = True
@@ -109,7 +113,7 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float])
     for rows_in_column in committed.values():
         rows_in_column.sort(key=lambda r: (int(kc.committed_step[r]), int(kc.id[r])))
     bottom = _bottom_keys(sim)
-    draws = sim.random_stream.uniforms(step, Purpose.FATE, CELL, kc.id[order], 2)
+    draws = sim.random_stream.uniforms(step, Purpose.FATE, CELL, kc.id[order], 4)
     intervals, suprabasal_flags = [], []
 
     def push_to_bottom(row: int, column: int) -> None:
@@ -125,6 +129,7 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float])
         suprabasal_flags.append(not mother_basal)
         kc.last_mitosis_step[row] = step
         kc.in_fixed_phase[row] = False
+        kc.in_g0[row] = draws[position, 2] < params.g0_probability
         kc.fixed_phase_left_h[row] = 0.0
         if kc.stem[row]:
             daughter_divisions = params.ta_divisions
@@ -142,6 +147,7 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float])
                 divisions_left=max(daughter_divisions, 0),
                 height_um=params.basal_height_um,
                 maturation_speed=_maturation_speed(sim, kc.next_id),
+                in_g0=draws[position, 3] < params.g0_probability,
             )[0]
         )
         if not kc.stem[row] and not daughter_cycles:  # the mother is post-mitotic too
