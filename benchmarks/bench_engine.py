@@ -113,7 +113,8 @@ def main() -> int:
     results["model"] = rows
 
     print("\n(c) engine vs a plain Mesa 3 model of the same keratinocyte rules")
-    comparisons = [engine_vs_mesa(name, 200.0 if args.quick else 500.0, 0.5 if args.quick else 2.0)
+    sizes = [(200.0, 0.5)] if args.quick else [(1000.0, 1.0), (5000.0, 0.25)]
+    comparisons = [engine_vs_mesa(name, width, days) for width, days in sizes
                    for name in ("healthy_human", "psoriatic_drive_human")]  # fmt: skip
     print(f"{'scenario':24} {'width':>6} {'days':>5} {'engine s':>9} {'Mesa s':>8} {'ratio':>7}  "
           f"thickness engine/Mesa  divisions/day engine/Mesa")  # fmt: skip

@@ -30,11 +30,11 @@ import numpy as np
 
 # (scenario, days, width override µm) at full and reduced scale
 _RUNS = {
-    "1h": {"full": ("healthy_human", 60.0, None), "reduced": ("healthy_human", 30.0, 400.0)},
-    "1m": {"full": ("healthy_mouse", 30.0, None), "reduced": ("healthy_mouse", 15.0, 250.0)},
+    "1h": {"full": ("healthy_human", 60.0, None), "reduced": ("healthy_human", 30.0, None)},
+    "1m": {"full": ("healthy_mouse", 30.0, None), "reduced": ("healthy_mouse", 15.0, None)},
     "2": {
         "full": ("psoriatic_drive_human", 30.0, None),
-        "reduced": ("psoriatic_drive_human", 21.0, 400.0),
+        "reduced": ("psoriatic_drive_human", 21.0, None),
     },
 }
 _SEEDS = (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
