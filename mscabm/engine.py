@@ -31,6 +31,7 @@ from typing import Any
 import mesa
 import numpy as np
 
+from mscabm import initial_state as _initial
 from mscabm import readouts as _readouts
 from mscabm.diffusion import FieldSolver
 from mscabm.layout import Layout, build_layout
@@ -38,7 +39,7 @@ from mscabm.processes import keratinocytes, transport, vessels
 from mscabm.random import RandomStream
 from mscabm.scenario import Scenario, compile_rules, load_scenario
 from mscabm.state import CAPILLARY_SCHEMA, CORNEOCYTE_SCHEMA, KERATINOCYTE_SCHEMA, EventLog, Table
-from mscabm.vocab import CellType, KeratinocyteState
+from mscabm.vocab import CELL_TYPES, CellType, KeratinocyteState
 
 KS = KeratinocyteState
 
@@ -181,8 +182,6 @@ class Simulation(mesa.Model):
             column=capillary_voxels % self.layout.n_columns,
             dilation=1.0,
         )
-        from mscabm import initial_state as _initial
-
         if initial_state is None:
             initial_state = _initial.for_scenario(self)
         _initial.apply(self, *initial_state)
@@ -357,8 +356,6 @@ class Simulation(mesa.Model):
             self.knocked_out.discard(target)
         elif kind in ("block_response", "unblock_response"):
             type_name, _, signal = target.partition(":")
-            from mscabm.vocab import CELL_TYPES
-
             key = (CELL_TYPES.index(type_name), self.rules.signal_names.index(signal))
             (self.blocked.add if kind == "block_response" else self.blocked.discard)(key)
         self.applied_events.append((self.time_days, kind, target, float(event.amount), event.note))

@@ -32,7 +32,7 @@ def test_score_of_missing_value_is_missing():
 
 
 def test_healthy_state_scores_zero_and_thickness_comes_from_heights():
-    sim = Simulation("healthy_human", rng=1, overrides=TINY)
+    sim = Simulation("healthy_human", rng=1)  # the shipped state, untiled
     readouts = sim.readouts
     assert readouts["score_total"] == 0
     # viable thickness is the mean over columns of (top of the last viable cell − membrane)

@@ -41,8 +41,12 @@ def test_defaults_come_from_the_species_profile():
     mouse = load_scenario("healthy_mouse")
     assert human.geometry.voxel_um == 10.0
     assert mouse.geometry.voxel_um == 5.0
-    assert human.keratinocyte.cycle_time_h == 311.0
+    from mscabm.defaults import PROFILES
+
+    assert human.keratinocyte.cycle_time_h == PROFILES["human"]["keratinocyte"]["cycle_time_h"]
+    assert mouse.keratinocyte.cycle_time_h == PROFILES["mouse"]["keratinocyte"]["cycle_time_h"]
     assert mouse.keratinocyte.cycle_time_h != human.keratinocyte.cycle_time_h
+    assert mouse.keratinocyte.basal_cells_per_column == 1
 
 
 def test_extends_merges_and_appends_events(tmp_path):
