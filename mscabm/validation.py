@@ -21,6 +21,7 @@ Targets implemented here:
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -165,7 +166,9 @@ def run_targets(
     jobs = [(t, s, reduced) for t in needed for s in _SEEDS[:seeds]]
     results: dict[tuple[str, int], dict[str, float]] = {}
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    # "spawn": OpenMP (libgomp) is not fork-safe once the parent has used it
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context) as pool:
         for target, seed, summary in pool.map(_job, jobs):
             results[(target, seed)] = summary
             if progress is not None:
