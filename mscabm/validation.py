@@ -168,7 +168,9 @@ def run_targets(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # "spawn": OpenMP (libgomp) is not fork-safe once the parent has used it
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1, mp_context=context
+    ) as pool:
         for target, seed, summary in pool.map(_job, jobs):
             results[(target, seed)] = summary
             if progress is not None:
