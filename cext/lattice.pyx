@@ -10,6 +10,9 @@ and the only reduction is an integer count, so results do not depend on the thre
 """
 
 from cython.parallel cimport prange
+
+# below this many items a loop runs on one thread (OpenMP start-up and barriers cost more)
+cdef Py_ssize_t PARALLEL_MIN_WORK = 20000
 from libc.math cimport floor
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
@@ -90,7 +93,7 @@ def stack_order(const int64_t[::1] column, const double[::1] key, int64_t[::1] r
             c = column[i]
             rows[cursor[c]] = i
             cursor[c] += 1
-        for c in prange(n_columns, schedule="dynamic", chunksize=64):
+        for c in prange(n_columns, schedule="dynamic", chunksize=64, use_threads_if=n_columns >= PARALLEL_MIN_WORK):
             if col_start[c + 1] - col_start[c] > 1:
                 _stable_sort_rows_by_key(&rows[col_start[c]], &buffer[col_start[c]], &key[0],
                                          col_start[c + 1] - col_start[c])
@@ -105,7 +108,7 @@ def stack_columns(const int64_t[::1] col_start, const int64_t[::1] rows,
     cdef int64_t row
     cdef double z
     with nogil:
-        for c in prange(n_columns, schedule="static"):
+        for c in prange(n_columns, schedule="static", use_threads_if=n_columns >= PARALLEL_MIN_WORK):
             z = bm_height_um[c]
             for q in range(col_start[c], col_start[c + 1]):
                 row = rows[q]
@@ -129,7 +132,7 @@ def rasterize_columns(const int64_t[::1] col_start, const int64_t[::1] rows,
     cdef double grid_top_um = <double>n_z * voxel_um
     cdef Py_ssize_t n_outside = 0
     with nogil:
-        for c in prange(n_columns, schedule="static"):
+        for c in prange(n_columns, schedule="static", use_threads_if=n_columns >= PARALLEL_MIN_WORK):
             for q in range(col_start[c], col_start[c + 1]):
                 row = rows[q]
                 lo = z_bottom_um[row]
@@ -185,7 +188,7 @@ def neighbour_count(const int32_t[::1] values, const int64_t[::1] padded_index,
     cdef int32_t total
     cdef int64_t centre
     with nogil:
-        for i in prange(n_queries, schedule="static"):
+        for i in prange(n_queries, schedule="static", use_threads_if=n_queries >= PARALLEL_MIN_WORK):
             centre = padded_index[i]
             total = 0
             for o in range(n_offsets):

@@ -6,6 +6,9 @@ elementwise and may run in parallel without changing a single bit.
 """
 
 from cython.parallel cimport prange
+
+# below this many items a loop runs on one thread (OpenMP start-up and barriers cost more)
+cdef Py_ssize_t PARALLEL_MIN_WORK = 200000
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from rng cimport key_finish, key_prefix, key_to_unit
@@ -18,7 +21,7 @@ def hash_keys(uint64_t seed, int64_t step, uint32_t purpose, uint32_t kind,
     cdef Py_ssize_t i
     cdef uint64_t prefix = key_prefix(seed, step, purpose, kind)
     with nogil:
-        for i in prange(n, schedule="static"):
+        for i in prange(n, schedule="static", use_threads_if=n >= PARALLEL_MIN_WORK):
             out[i] = key_finish(prefix, entity_ids[i], draw)
 
 
@@ -33,7 +36,7 @@ def uniform_matrix(uint64_t seed, int64_t step, uint32_t purpose, uint32_t kind,
     cdef Py_ssize_t i, j
     cdef uint64_t prefix = key_prefix(seed, step, purpose, kind)
     with nogil:
-        for i in prange(n, schedule="static"):
+        for i in prange(n, schedule="static", use_threads_if=n >= PARALLEL_MIN_WORK):
             for j in range(n_draws):
                 out[i * n_draws + j] = key_to_unit(
                     key_finish(prefix, entity_ids[i], <uint32_t>(first_draw + j)))

@@ -18,6 +18,9 @@ Cells are independent, so the loop over cells may run in parallel bit-identicall
 """
 
 from cython.parallel cimport prange
+
+# below this many items a loop runs on one thread (OpenMP start-up and barriers cost more)
+cdef Py_ssize_t PARALLEL_MIN_WORK = 20000
 from libc.math cimport pow
 from libc.stdint cimport int8_t, int32_t, int64_t
 
@@ -41,7 +44,7 @@ def evaluate_rules(const double[::1] signals, Py_ssize_t n_signals,
     cdef Py_ssize_t i, j, q, p, r, term
     cdef double keep_up, keep_down, h, b
     with nogil:
-        for i in prange(n_cells, schedule="static"):
+        for i in prange(n_cells, schedule="static", use_threads_if=n_cells >= PARALLEL_MIN_WORK):
             for j in range(n_behaviours):
                 p = cell_type[i] * n_behaviours + j
                 keep_up = 1.0

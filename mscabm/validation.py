@@ -165,16 +165,23 @@ def run_targets(
     needed = list(dict.fromkeys([*targets, *(["1h"] if "2" in targets else [])]))
     jobs = [(t, s, reduced) for t in needed for s in _SEEDS[:seeds]]
     results: dict[tuple[str, int], dict[str, float]] = {}
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    # "spawn": OpenMP (libgomp) is not fork-safe once the parent has used it
+    # one single-threaded simulation per core ("spawn": libgomp is not fork-safe once used)
+    previous_threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers or os.cpu_count() or 1, mp_context=context
-    ) as pool:
-        for target, seed, summary in pool.map(_job, jobs):
-            results[(target, seed)] = summary
-            if progress is not None:
-                progress(f"target {target} seed {seed} done")
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers or os.cpu_count() or 1, mp_context=context
+        ) as pool:
+            for target, seed, summary in pool.map(_job, jobs):
+                results[(target, seed)] = summary
+                if progress is not None:
+                    progress(f"target {target} seed {seed} done")
+    finally:
+        if previous_threads is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous_threads
     rows: list[TargetResult] = []
     used = _SEEDS[:seeds]
 
