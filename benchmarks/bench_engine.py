@@ -99,6 +99,7 @@ def main() -> int:
 
     print("(a) field solver, one 6-minute step, one thread")
     results["fields"] = bench_fields.run_benchmark(quick=args.quick)
+    bench_fields.print_table(results["fields"])
 
     print("\n(b) whole model")
     days = 1.0 if args.quick else 5.0
