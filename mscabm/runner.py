@@ -129,18 +129,10 @@ def _checkpoint_steps(sim: Simulation) -> set[int]:
     return {s for s in steps if 0 < s <= sim.total_steps}
 
 
-class _Counters:
-    """How much of each output has been written (checkpoints record it for --resume)."""
-
-    def __init__(self, frames: int = 0, timeseries: int = 0, events: int = 0):
-        self.frames, self.timeseries, self.events = frames, timeseries, events
-
-
 def _loop(
     sim: Simulation,
     writer: _io.RunWriter,
     path: Path,
-    counters: _Counters,
     progress: Callable[[Progress], None] | None,
 ) -> None:
     frame_steps = round(sim.spec.time.frame_interval_days * sim.steps_per_day)
@@ -148,10 +140,9 @@ def _loop(
     checkpoints = _checkpoint_steps(sim)
 
     def flush_events() -> None:
-        new = sim.applied_events[counters.events :]
+        new = sim.applied_events[writer.n_events :]
         if new:
             writer.append_events(new)
-            counters.events += len(new)
 
     while sim.steps < sim.total_steps:
         sim.step()
@@ -159,35 +150,30 @@ def _loop(
         flush_events()
         if step % series_steps == 0 or step == sim.total_steps:
             writer.append_timeseries(sim.time_days, sim.measure())
-            counters.timeseries += 1
         if step % frame_steps == 0 or step == sim.total_steps:
             _write_frame(writer, sim)
-            counters.frames += 1
         if step in checkpoints:
             arrays, meta = sim.checkpoint()
+            # what the file holds at this step: --resume truncates back to it
             meta.update(
-                n_frames=counters.frames, n_timeseries=counters.timeseries, n_events=counters.events
+                n_frames=writer.n_frames, n_timeseries=writer.n_timeseries, n_events=writer.n_events
             )
             _io.save_checkpoint(path, step, arrays, meta)
         if progress is not None:
             progress(Progress(step, sim.total_steps, sim.time_days, sim.spec.time.duration_days))
 
 
-def _start(sim: Simulation, writer: _io.RunWriter, counters: _Counters) -> None:
+def _start(sim: Simulation, writer: _io.RunWriter) -> None:
     if sim.applied_events:
         writer.append_events(sim.applied_events)
-        counters.events = len(sim.applied_events)
     writer.append_timeseries(sim.time_days, sim.readouts)
-    counters.timeseries = 1
     _write_frame(writer, sim)
-    counters.frames = 1
 
 
 def _drive(
     sim: Simulation,
     writer: _io.RunWriter,
     path: Path,
-    counters: _Counters,
     progress: Callable[[Progress], None] | None,
     *,
     fresh: bool,
@@ -196,8 +182,8 @@ def _drive(
     status = "interrupted"
     try:
         if fresh:
-            _start(sim, writer, counters)
-        _loop(sim, writer, path, counters, progress)
+            _start(sim, writer)
+        _loop(sim, writer, path, progress)
         status = "complete"
     finally:
         writer.set_attr("status", status)
@@ -254,7 +240,7 @@ def _run_new(
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = _writer(sim, path, overwrite=force)
-    _drive(sim, writer, path, _Counters(), progress, fresh=True)
+    _drive(sim, writer, path, progress, fresh=True)
     return path
 
 
@@ -291,8 +277,7 @@ def resume(path: str | Path, *, progress: Callable[[Progress], None] | None = No
         n_events=int(meta["n_events"]),
     )
     writer.set_attr("status", "running")
-    counters = _Counters(int(meta["n_frames"]), int(meta["n_timeseries"]), int(meta["n_events"]))
-    _drive(sim, writer, path, counters, progress, fresh=False)
+    _drive(sim, writer, path, progress, fresh=False)
     return path
 
 
