@@ -277,9 +277,14 @@ class Simulation(mesa.Model):
         if not self.field_ids:
             return
         source = transport.secretion_sources(self, kc_rows, kc_behaviour)
+        # fields held at a fixed level or knocked out are set, not transported
+        transported = np.array(
+            [f not in self.fixed_levels and f not in self.knocked_out for f in self.field_ids]
+        )
         self.solver.step(
             self.state.conc.reshape((len(self.field_ids), *self.layout.shape)),
             source.reshape((len(self.field_ids), *self.layout.shape)),
+            active=transported,
         )
         transport.hold_levels(self, self.state.conc, self.state.region)
 
