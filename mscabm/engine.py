@@ -219,8 +219,8 @@ class Simulation(mesa.Model):
         keratinocytes.shed(self, self._column_shedding_speed(kc_rows, kc_behaviour))
         mark("differentiate")
         keratinocytes.spread_basal(self)
-        keratinocytes.relax_columns(self)
-        self._update_geometry()
+        moved = keratinocytes.relax_columns(self)  # restacks first
+        self._update_geometry(restack=moved)
         mark("geometry")
         vessels.dilate(self, cap_rows, cap_behaviour)
         self._apply_due_events()
@@ -309,8 +309,9 @@ class Simulation(mesa.Model):
             speed = np.where(top > 0, top, 1.0)
         return speed
 
-    def _update_geometry(self) -> None:
-        keratinocytes.restack(self)
+    def _update_geometry(self, restack: bool = True) -> None:
+        if restack:
+            keratinocytes.restack(self)
         self.state.tissue = keratinocytes.rasterize(self)
         region = transport.regions(self.state.tissue)
         kc = self.state.kc

@@ -405,13 +405,18 @@ def spread_basal(sim: Simulation) -> None:
             break
 
 
-def relax_columns(sim: Simulation) -> None:
+def relax_columns(sim: Simulation) -> bool:
     """Level neighbouring columns: tissue tension squeezes cells sideways from tall stacks.
 
     A column whose viable top stands more than ``column_height_tolerance_um`` above its lowest
     lateral neighbour hands that neighbour the suprabasal cell lying at the neighbour's top
     level (placed on top of the neighbour's stack). Columns are visited in a hash permutation
     and each takes part in at most one move per step.
+
+    Returns
+    -------
+    bool
+        Whether a cell moved (if not, the stacks restacked here are current).
     """
     kc, params, layout, step = sim.state.kc, sim.spec.keratinocyte, sim.layout, sim.steps
     restack(sim)
@@ -422,7 +427,7 @@ def relax_columns(sim: Simulation) -> None:
     excess = viable - viable[lowest]
     donors = np.flatnonzero(excess > params.column_height_tolerance_um)
     if not len(donors):
-        return
+        return False
     donors = donors[
         sim.random_stream.permutation(step, Purpose.COLUMN_LEVELLING, EntityKind.COLUMN, donors)
     ]
@@ -432,6 +437,7 @@ def relax_columns(sim: Simulation) -> None:
     if len(supra):
         np.maximum.at(top_key, kc.column[supra], kc.stack_key[supra])
     busy = np.zeros(layout.n_columns, dtype=bool)
+    moved = False
     for donor in donors.tolist():
         receiver = int(lowest[donor])
         if busy[donor] or busy[receiver]:
@@ -446,6 +452,8 @@ def relax_columns(sim: Simulation) -> None:
         kc.column[moving] = receiver
         kc.stack_key[moving] = top_key[receiver]
         busy[donor] = busy[receiver] = True
+        moved = True
+    return moved
 
 
 def restack(sim: Simulation) -> None:
