@@ -493,8 +493,8 @@ class MesaKeratinocytes(mesa.Model):
                 if rule.behaviour != names[b]:
                     continue
                 terms = [
-                    (signal_names.index(s), float(rule.half_max), float(rule.hill_power))
-                    for s in rule.signals
+                    (signal_names.index(s), float(k), float(rule.hill_power))
+                    for s, k in zip(rule.signals, rule.half_maxima, strict=True)
                 ]
                 (up if rule.direction == "increases" else down).append(terms)
             rules.append(

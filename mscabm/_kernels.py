@@ -1238,3 +1238,164 @@ def field_mg_pcg(
         int(max_iterations), iterations, status, residual_sq, rhs_sq, parallel,
     )  # fmt: skip
     return iterations, status, residual_sq, rhs_sq
+
+
+# ---------------------------------------------------------------------- mobile (cext/mobile.pyx)
+# (section: hops of mobile cells with exclusion and chemotaxis)
+
+from mscabm import _mobile as _mobile_ext  # noqa: E402
+
+# Key codes of mscabm.random (Purpose.MOVE_ORDER, EntityKind.CELL), repeated here because
+# mscabm.random imports this module; a test checks that they agree.
+_PURPOSE_MOVE_ORDER = 5
+_KIND_CELL = 1
+
+
+def mobile_walk(
+    voxel: np.ndarray,
+    cell_id: np.ndarray,
+    hops: np.ndarray,
+    bias: np.ndarray,
+    follow: np.ndarray,
+    walker_kind: np.ndarray,
+    fields: np.ndarray,
+    allowed: np.ndarray,
+    occupancy: np.ndarray,
+    capacity: np.ndarray,
+    neighbours: np.ndarray,
+    seed: int | np.uint64,
+    step: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move mobile cells by up to ``hops[i]`` hops each, with exclusion and chemotaxis.
+
+    The hops happen in rounds ``r = 0 .. max(hops) - 1``. In round ``r`` the cells with
+    ``hops > r`` act one at a time, in ascending order of their priority, the raw 64-bit key
+    ``key(seed, step, Purpose.MOVE_ORDER, EntityKind.CELL, cell_id, draw=r)`` (ties, practically
+    impossible, broken by ``cell_id``, then by position). A cell at voxel ``v`` then:
+
+    1. takes the valid slots ``j`` of ``neighbours[v]``: ``n_j = neighbours[v, j] != -1`` and
+       ``allowed[walker_kind, n_j] == 1``; with ``k_v`` valid slots and ``k_v == 0`` the cell
+       stays (the hop is spent);
+    2. weighs them: with ``g_j = max(0, fields[follow, n_j] - fields[follow, v])`` and
+       ``G = g_0 + g_1 + ...`` (valid slots, slot order), ``p_j = (1 - b) / k_v + b * g_j / G``
+       with ``b = bias``, evaluated exactly in that order of operations; ``p_j = 1 / k_v`` when
+       ``follow == -1`` or ``G == 0``;
+    3. draws ``u = (k >> 11) * 2**-53`` from the key ``k = key(seed, step,
+       Purpose.MOVE_DIRECTION, EntityKind.CELL, cell_id, draw=r)`` and takes the first valid
+       slot whose cumulative sum of ``p`` (plain double additions from 0.0, slot order) exceeds
+       ``u``, or the last valid slot if rounding leaves none;
+    4. hops there when ``occupancy[target] < capacity[target]``: ``occupancy[v] -= 1``,
+       ``occupancy[target] += 1``, the cell's voxel becomes the target and its ``moved`` count
+       grows by one. Otherwise it stays (the hop is spent).
+
+    Every step is serial and hash-ordered, so the result does not depend on threads. The
+    independent NumPy twin is :func:`mscabm._reference.mobile_walk`.
+
+    Parameters
+    ----------
+    voxel : numpy.ndarray of int64, shape (n,)
+        Current voxel of each cell, in [0, n_voxels) (read only).
+    cell_id : numpy.ndarray of uint64, shape (n,)
+        Distinct cell ids (part of the random keys).
+    hops : numpy.ndarray of int32, shape (n,)
+        Hop attempts of each cell this step (>= 0).
+    bias : numpy.ndarray of float64, shape (n,)
+        Chemotactic weight ``b`` in [0, 1].
+    follow : numpy.ndarray of int32, shape (n,)
+        Row of ``fields`` each cell climbs, or -1 for a pure random walk.
+    walker_kind : numpy.ndarray of int32, shape (n,)
+        Row of ``allowed`` of each cell.
+    fields : numpy.ndarray of float64, shape (n_fields, n_voxels)
+        Field values per voxel (``n_fields`` may be 0 when every ``follow`` is -1); the rows
+        that cells follow must be finite.
+    allowed : numpy.ndarray of uint8, shape (n_kinds, n_voxels)
+        1 where that kind of walker may stand, 0 elsewhere (other values are rejected).
+    occupancy : numpy.ndarray of int32, shape (n_voxels,)
+        Occupants per voxel, already counting these cells; updated in place.
+    capacity : numpy.ndarray of int32, shape (n_voxels,)
+        Capacity per voxel.
+    neighbours : numpy.ndarray of int64, shape (n_voxels, k)
+        Neighbour table (:meth:`mscabm.grid.Grid.neighbour_table`), -1 for outside.
+    seed : int or numpy.uint64
+        Run seed in [0, 2**64).
+    step : int
+        Simulation step (int64).
+
+    Returns
+    -------
+    new_voxel : numpy.ndarray of int64, shape (n,)
+        Voxel of each cell after its hops.
+    moved : numpy.ndarray of int32, shape (n,)
+        Number of successful hops of each cell.
+
+    Raises
+    ------
+    ValueError
+        On a wrong dtype, shape or contiguity, a value out of range, duplicate ids, a followed
+        field that is not finite, an ``occupancy`` that is read-only or counts fewer cells in
+        a voxel than ``voxel`` puts there.
+    """
+    occupancy = _check_array("occupancy", occupancy, np.int32, (None,), writeable=True)
+    n_voxels = occupancy.shape[0]
+    capacity = _check_array("capacity", capacity, np.int32, (n_voxels,))
+    neighbours = _check_array("neighbours", neighbours, np.int64, (n_voxels, None))
+    k = neighbours.shape[1]
+    fields = _check_array("fields", fields, np.float64, (None, n_voxels))
+    n_fields = fields.shape[0]
+    allowed = _check_array("allowed", allowed, np.uint8, (None, n_voxels))
+    n_kinds = allowed.shape[0]
+    voxel = _check_array("voxel", voxel, np.int64, (None,))
+    n = voxel.shape[0]
+    cell_id = _check_array("cell_id", cell_id, np.uint64, (n,))
+    hops = _check_array("hops", hops, np.int32, (n,))
+    bias = _check_array("bias", bias, np.float64, (n,))
+    follow = _check_array("follow", follow, np.int32, (n,))
+    walker_kind = _check_array("walker_kind", walker_kind, np.int32, (n,))
+    seed = _check_seed(seed)
+    step = _check_int("step", step, _INT64_MIN, _INT64_END)
+    if neighbours.size and (neighbours.min() < -1 or neighbours.max() >= n_voxels):
+        raise ValueError(f"neighbours must be in [-1, {n_voxels}) (-1 marks outside)")
+    if allowed.size and allowed.max() > 1:
+        raise ValueError("allowed must hold only 0 (forbidden) and 1 (allowed)")
+    if n:
+        if voxel.min() < 0 or voxel.max() >= n_voxels:
+            raise ValueError(f"voxel must be in [0, {n_voxels})")
+        if np.unique(cell_id).shape[0] != n:
+            raise ValueError("cell_id must not contain duplicates")
+        if hops.min() < 0:
+            raise ValueError("hops must be >= 0")
+        if not np.all((bias >= 0.0) & (bias <= 1.0)):
+            raise ValueError("bias must be in [0, 1] (NaN is rejected)")
+        if follow.min() < -1 or follow.max() >= n_fields:
+            raise ValueError(f"follow must be -1 or a row of fields, in [-1, {n_fields})")
+        if walker_kind.min() < 0 or walker_kind.max() >= n_kinds:
+            raise ValueError(f"walker_kind must be a row of allowed, in [0, {n_kinds})")
+        followed = np.unique(follow[follow >= 0])
+        if followed.size and not np.all(np.isfinite(fields[followed])):
+            raise ValueError("fields followed by a cell must be finite")
+        where, count = np.unique(voxel, return_counts=True)
+        if np.any(occupancy[where] < count):
+            raise ValueError(
+                "occupancy must already count the cells: some voxel holds more of them than "
+                "its occupancy says"
+            )
+    n_rounds = int(hops.max()) if n else 0
+    orders = []
+    for r in range(n_rounds):
+        active = np.flatnonzero(hops > r).astype(np.int64)
+        ids = np.ascontiguousarray(cell_id[active])
+        priority = np.empty(active.shape[0], dtype=np.uint64)
+        _rng_ext.hash_keys(seed, step, _PURPOSE_MOVE_ORDER, _KIND_CELL, ids, r, priority)
+        orders.append(active[np.lexsort((active, ids, priority))])
+    order = np.concatenate(orders) if orders else np.empty(0, dtype=np.int64)
+    order_round = np.repeat(
+        np.arange(n_rounds, dtype=np.uint32), [part.shape[0] for part in orders]
+    ).astype(np.uint32)
+    new_voxel = voxel.copy()
+    moved = np.zeros(n, dtype=np.int32)
+    _mobile_ext.mobile_walk(
+        order, order_round, new_voxel, cell_id, bias, follow, walker_kind, fields.reshape(-1),
+        allowed.reshape(-1), occupancy, capacity, neighbours.reshape(-1), n_voxels, k, seed,
+        step, moved,
+    )  # fmt: skip
+    return new_voxel, moved

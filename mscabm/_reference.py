@@ -487,3 +487,77 @@ def field_mg_pcg(
         iterations[field] = count
         residual_sq[field] = r_sq
     return iterations, status, residual_sq, rhs_sq
+
+
+# --------------------------------------------------------------------------------------- mobile
+# Twin of the mobile-walk kernel: each round sorted with Python's sorted() on (key, id, position)
+# tuples, valid slots found with NumPy masks, probabilities and their running sum in Python
+# floats (IEEE doubles, the same operations in the same order as the kernel).
+
+_MOBILE_MOVE_ORDER = 5  # mscabm.random.Purpose.MOVE_ORDER
+_MOBILE_MOVE_DIRECTION = 6  # mscabm.random.Purpose.MOVE_DIRECTION
+_MOBILE_KIND_CELL = 1  # mscabm.random.EntityKind.CELL
+
+
+def mobile_walk(
+    voxel, cell_id, hops, bias, follow, walker_kind, fields, allowed, occupancy, capacity,
+    neighbours, seed, step,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Twin of :func:`mscabm._kernels.mobile_walk` (``occupancy`` is updated in place)."""
+    position = np.array(voxel, dtype=np.int64, copy=True)
+    ids = np.asarray(cell_id, dtype=np.uint64)
+    hops = np.asarray(hops, dtype=np.int64)
+    table = np.asarray(neighbours, dtype=np.int64)
+    fields = np.asarray(fields, dtype=np.float64)
+    allowed = np.asarray(allowed)
+    moved = np.zeros(position.shape[0], dtype=np.int32)
+    rounds = int(hops.max()) if hops.size else 0
+    for r in range(rounds):
+        acting = np.flatnonzero(hops > r)
+        acting_ids = ids[acting]
+        priority = _key_chain(seed, step, _MOBILE_MOVE_ORDER, _MOBILE_KIND_CELL, acting_ids, [r])
+        direction = _key_chain(
+            seed, step, _MOBILE_MOVE_DIRECTION, _MOBILE_KIND_CELL, acting_ids, [r]
+        )
+        turn = sorted(
+            range(acting.shape[0]),
+            key=lambda q: (int(priority[q, 0]), int(acting_ids[q]), int(acting[q])),
+        )
+        for q in turn:
+            cell = int(acting[q])
+            here = int(position[cell])
+            slots = table[here]
+            inside = slots >= 0
+            ok = np.zeros(slots.shape[0], dtype=bool)
+            ok[inside] = allowed[int(walker_kind[cell]), slots[inside]] == 1
+            targets = [int(t) for t in slots[ok]]  # valid neighbours in slot order
+            if not targets:
+                continue
+            row = int(follow[cell])
+            gains = [0.0] * len(targets)
+            if row >= 0:
+                level = float(fields[row, here])
+                gains = [max(0.0, float(fields[row, t]) - level) for t in targets]
+            total = 0.0
+            for gain in gains:
+                total = total + gain
+            b = float(bias[cell])
+            count = len(targets)
+            if row < 0 or total == 0.0:
+                weights = [1.0 / count] * count
+            else:
+                weights = [(1.0 - b) / count + b * gain / total for gain in gains]
+            u = (int(direction[q, 0]) >> 11) * 2.0**-53
+            target = targets[-1]
+            running = 0.0
+            for candidate, weight in zip(targets, weights, strict=True):
+                running = running + weight
+                if running > u:
+                    target = candidate
+                    break
+            if occupancy[target] < capacity[target]:
+                occupancy[here] -= 1
+                occupancy[target] += 1
+                position[cell] = target
+                moved[cell] += 1
+    return position, moved

@@ -11,8 +11,13 @@ One step (``dt_min``, 6 minutes by default) runs, in this order (:meth:`Simulati
     7. shed       corneocytes leave from the top
     8. relax      basal cells spread into free slots; tall columns hand cells to neighbours
     9. geometry   restack columns, paint the tissue layer, new field coefficients
-   10. vessels    capillary dilation relaxes toward its target
-   11. events     scheduled events due at the new time are applied
+   10. immune     NETs, fates, efferocytosis, recruitment, movement, lymph node, inducer
+                  (:mod:`mscabm.processes.immune`)
+   11. vessels    capillary dilation relaxes toward its target
+   12. events     scheduled events due at the new time are applied
+
+Step 1 senses keratinocytes, capillaries and immune cells; step 2 adds the secretion of all of
+them (and of NETs) and, after the field step, lets neutrophils capture IL-17A.
 
 Readouts, frames and checkpoints are taken by the caller (:mod:`mscabm.runner`) between steps.
 Randomness comes only from :class:`mscabm.random.RandomStream` (never Mesa's ``rng``/``random``).
@@ -34,12 +39,21 @@ import numpy as np
 from mscabm import initial_state as _initial
 from mscabm import readouts as _readouts
 from mscabm.diffusion import FieldSolver
+from mscabm.grid import Grid
 from mscabm.layout import Layout, build_layout
-from mscabm.processes import keratinocytes, transport, vessels
+from mscabm.processes import immune, keratinocytes, transport, vessels
 from mscabm.random import RandomStream
-from mscabm.scenario import Scenario, compile_rules, load_scenario
-from mscabm.state import CAPILLARY_SCHEMA, CORNEOCYTE_SCHEMA, KERATINOCYTE_SCHEMA, EventLog, Table
-from mscabm.vocab import CELL_TYPES, CellType, KeratinocyteState
+from mscabm.scenario import Scenario, compile_rules, load_scenario, memory_t_entry_per_h
+from mscabm.state import (
+    CAPILLARY_SCHEMA,
+    CORNEOCYTE_SCHEMA,
+    IMMUNE_SCHEMA,
+    KERATINOCYTE_SCHEMA,
+    NET_SCHEMA,
+    EventLog,
+    Table,
+)
+from mscabm.vocab import CELL_TYPES, IMMUNE_TYPES, POPULATIONS, CellType, KeratinocyteState
 
 KS = KeratinocyteState
 
@@ -56,6 +70,8 @@ class SimulationState:
     sc: Table
     capillaries: Table
     conc: np.ndarray
+    immune: Table = field(default_factory=lambda: _immune_table())
+    nets: Table = field(default_factory=lambda: Table(NET_SCHEMA))
     events: EventLog = field(default_factory=EventLog)
     viable_top_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sc_height_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -63,6 +79,12 @@ class SimulationState:
     tissue: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     region: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint8))
     basal_voxels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def _immune_table() -> Table:
+    table = Table(IMMUNE_SCHEMA)
+    table.next_id = immune.IMMUNE_FIRST_ID
+    return table
 
 
 def _check_seed(seed: Any) -> int:
@@ -144,6 +166,14 @@ class Simulation(mesa.Model):
         self.parameters = dict(parameters)
         self.rules = compile_rules(spec)
         self.layout: Layout = build_layout(spec)
+        self.neighbour_table = Grid(self.layout.shape, "periodic").neighbour_table()
+        self.chemotaxis_field_row = np.array(
+            [
+                self.field_ids_index(spec.immune.types[name].chemotaxis_field, spec)
+                for name in IMMUNE_TYPES
+            ],
+            dtype=np.int32,
+        )
         self.random_stream = RandomStream(seed)
         self.dt_min = spec.time.dt_min
         self.steps_per_day = round(1440.0 / self.dt_min)
@@ -152,6 +182,18 @@ class Simulation(mesa.Model):
         self.fixed_levels: dict[str, float] = {}
         self.knocked_out: set[str] = set()
         self.blocked: set[tuple[int, int]] = set()
+        self.depleted_types: set[str] = set()
+        self.netosis_blocked = False
+        self.inducer_level = 0.0
+        self.inducer_dose = 0.0
+        self.inducer_next_step = 0
+        self.lymph_node_queue: list[tuple[int, str, float]] = []
+        self.circulating: dict[str, float] = {}
+        self.memory_t_entry_per_h = memory_t_entry_per_h(spec)
+        self.net_events = 0
+        self.lymph_node_dc_arrivals = 0
+        self.net_il17a_released_pg = 0.0
+        self.capillary_behaviour = np.zeros((0, 0))
         self.applied_events: list[tuple[float, str, str, float, str]] = []
         self._event_steps = [round(e.day * self.steps_per_day) for e in spec.events]
         self._fast_forward = False
@@ -186,6 +228,10 @@ class Simulation(mesa.Model):
             initial_state = _initial.for_scenario(self)
         _initial.apply(self, *initial_state)
         self._update_geometry()
+        if "immune/type" in initial_state[0]:
+            self.state.immune.load_arrays("immune", initial_state[0])
+        else:
+            immune.seed_residents(self)
         self.baseline = dict(initial_state[1].get("baseline") or _readouts.baseline(self))
         self._apply_due_events()
         self._equilibrate_fields()
@@ -207,8 +253,11 @@ class Simulation(mesa.Model):
         mark = self._mark
         kc_rows, kc_behaviour = self._sense(self.state.kc, CellType.KERATINOCYTE)
         cap_rows, cap_behaviour = self._sense(self.state.capillaries, CellType.CAPILLARY)
+        self.capillary_behaviour = cap_behaviour
+        immune_rows, immune_behaviour = immune.sense(self)
         mark("sense")
-        self._advance_fields(kc_rows, kc_behaviour)
+        self._advance_fields(kc_rows, kc_behaviour, immune_rows, immune_behaviour)
+        immune.capture_il17a(self, immune_rows, immune_behaviour)
         mark("fields")
         keratinocytes.cycle_and_divide(self, kc_rows, kc_behaviour)
         keratinocytes.delaminate(self)
@@ -222,6 +271,8 @@ class Simulation(mesa.Model):
         moved = keratinocytes.relax_columns(self)  # restacks first
         self._update_geometry(restack=moved)
         mark("geometry")
+        immune.advance(self, immune_rows, immune_behaviour)
+        mark("immune")
         vessels.dilate(self, cap_rows, cap_behaviour)
         self._apply_due_events()
         if self.steps % self.steps_per_day == 0:
@@ -249,6 +300,24 @@ class Simulation(mesa.Model):
             self._fast_forward = False
 
     # ------------------------------------------------------------------------------ processes
+    @staticmethod
+    def field_ids_index(field_id: str | None, spec: Scenario) -> int:
+        """Row of a field in the concentration array, or -1 for ``None``."""
+        return -1 if field_id is None else spec.field_ids.index(field_id)
+
+    def lymph_node_arrivals(self, type_code: int) -> None:
+        """A dendritic cell reached the lymph node: schedule the T cells it primes."""
+        ln = self.spec.immune.lymph_node
+        ready = self.steps + round(ln.priming_delay_days * self.steps_per_day)
+        if type_code == CellType.DC_MATURE:
+            primed = (("th0", ln.cd4_per_mature_dc), ("tc0", ln.cd8_per_mature_dc))
+        else:
+            primed = (("treg", ln.treg_per_tolerogenic_dc),)
+        for type_name, count in primed:
+            if count > 0:
+                self.lymph_node_queue.append((ready, type_name, float(count)))
+        self.lymph_node_dc_arrivals += 1
+
     def _signals(self, table: Table, rows: np.ndarray, cell_type: int) -> np.ndarray:
         n_signals = len(self.rules.signal_names)
         signals = np.zeros((len(rows), n_signals))
@@ -262,6 +331,12 @@ class Simulation(mesa.Model):
             voxels = table.voxel[rows]
         for index, field_id in enumerate(self.field_ids):
             signals[:, self.rules.signal_names.index(field_id)] = self.state.conc[index, voxels]
+        if table is self.state.kc and len(rows):
+            names = self.rules.signal_names
+            contact = immune.contact_signals(self, voxels, None)
+            signals[:, names.index("net_contact")] = contact["net_contact"]
+            in_tissue = self.state.region[voxels] != 0
+            signals[:, names.index("inducer")] = np.where(in_tissue, self.inducer_level, 0.0)
         for blocked_type, signal in self.blocked:
             if blocked_type == cell_type:
                 signals[:, signal] = 0.0
@@ -273,10 +348,19 @@ class Simulation(mesa.Model):
         types = np.full(len(rows), int(cell_type), dtype=np.int32)
         return rows, self.rules.evaluate(signals, types)
 
-    def _advance_fields(self, kc_rows: np.ndarray, kc_behaviour: np.ndarray) -> None:
+    def _advance_fields(
+        self,
+        kc_rows: np.ndarray,
+        kc_behaviour: np.ndarray,
+        immune_rows: np.ndarray | None = None,
+        immune_behaviour: np.ndarray | None = None,
+    ) -> None:
         if not self.field_ids:
             return
         source = transport.secretion_sources(self, kc_rows, kc_behaviour)
+        if immune_rows is None:
+            immune_rows, immune_behaviour = immune.sense(self)
+        immune.add_sources(self, source, immune_rows, immune_behaviour)
         # fields held at a fixed level or knocked out are set, not transported
         transported = np.array(
             [f not in self.fixed_levels and f not in self.knocked_out for f in self.field_ids]
@@ -327,6 +411,8 @@ class Simulation(mesa.Model):
         )
         self.state.region = region
         self.state.basal_voxels = basal_voxels
+        if not unchanged or not hasattr(self, "allowed"):
+            self.allowed = immune.allowed_table(self)
         if self.field_ids and not unchanged:
             diffusion, decay = transport.coefficients(self, self.state.region)
             n_fields = len(self.field_ids)
@@ -364,6 +450,18 @@ class Simulation(mesa.Model):
             type_name, _, signal = target.partition(":")
             key = (CELL_TYPES.index(type_name), self.rules.signal_names.index(signal))
             (self.blocked.add if kind == "block_response" else self.blocked.discard)(key)
+        elif kind == "start_inducer":
+            self.inducer_dose = float(event.amount)
+            self.inducer_level += self.inducer_dose
+            self.inducer_next_step = self.steps + self.steps_per_day
+        elif kind == "stop_inducer":
+            self.inducer_dose = 0.0
+        elif kind == "deplete":
+            immune.deplete(self, target)
+        elif kind == "restore_population":
+            self.depleted_types.difference_update(POPULATIONS[target])
+        elif kind in ("block_netosis", "unblock_netosis"):
+            self.netosis_blocked = kind == "block_netosis"
         self.applied_events.append((self.time_days, kind, target, float(event.amount), event.note))
         if self.field_ids:
             transport.hold_levels(self, self.state.conc, self.state.region)
@@ -381,13 +479,23 @@ class Simulation(mesa.Model):
         kc = self.state.kc
         rows = kc.rows()
         centre = kc.z_bottom_um[rows] + 0.5 * kc.height_um[rows]
+        mobile = self.state.immune
+        mobile_rows = mobile.rows()
         cells = {
-            "cell_id": kc.id[rows],
-            "type": np.full(len(rows), CellType.KERATINOCYTE, dtype=np.uint8),
-            "voxel": self.layout.voxel_of(kc.column[rows], centre),
-            "state": kc.state[rows].astype(np.uint8),
-            "birth_step": kc.birth_step[rows],
-            "height_um": kc.height_um[rows].astype(np.float32),
+            "cell_id": np.r_[kc.id[rows], mobile.id[mobile_rows]],
+            "type": np.r_[
+                np.full(len(rows), CellType.KERATINOCYTE, dtype=np.uint8),
+                mobile.type[mobile_rows],
+            ],
+            "voxel": np.r_[
+                self.layout.voxel_of(kc.column[rows], centre), mobile.voxel[mobile_rows]
+            ],
+            "state": np.r_[kc.state[rows].astype(np.uint8), np.zeros(len(mobile_rows), np.uint8)],
+            "birth_step": np.r_[kc.birth_step[rows], mobile.birth_step[mobile_rows]],
+            "height_um": np.r_[
+                kc.height_um[rows].astype(np.float32),
+                np.full(len(mobile_rows), self.layout.voxel_um, dtype=np.float32),
+            ],
         }
         selected = self.spec.outputs.fields
         fields = {
@@ -398,8 +506,8 @@ class Simulation(mesa.Model):
         return {
             "time_days": self.time_days,
             "tissue": self.state.tissue.reshape(shape),
-            "mobile": np.zeros(shape, dtype=np.uint8),
-            "net": np.zeros(shape, dtype=np.uint8),
+            "mobile": immune.mobile_layer(self).reshape(shape),
+            "net": immune.net_layer(self).reshape(shape),
             "sc_height_um": self.state.sc_height_um.reshape(shape[1:]).astype(np.float32),
             "fields": fields,
             "cells": cells if self.spec.outputs.cells else {k: v[:0] for k, v in cells.items()},
@@ -412,6 +520,8 @@ class Simulation(mesa.Model):
         arrays.update(self.state.kc.to_arrays("kc"))
         arrays.update(self.state.sc.to_arrays("sc"))
         arrays.update(self.state.capillaries.to_arrays("cap"))
+        arrays.update(self.state.immune.to_arrays("immune"))
+        arrays.update(self.state.nets.to_arrays("nets"))
         arrays.update(self.state.events.to_arrays())
         arrays["conc"] = self.state.conc.copy()
         meta = {
@@ -422,6 +532,12 @@ class Simulation(mesa.Model):
             "knocked_out": sorted(self.knocked_out),
             "blocked": sorted([list(b) for b in self.blocked]),
             "applied_events": [list(e) for e in self.applied_events],
+            "depleted_types": sorted(self.depleted_types),
+            "netosis_blocked": self.netosis_blocked,
+            "inducer": [self.inducer_level, self.inducer_dose, self.inducer_next_step],
+            "lymph_node_queue": [list(item) for item in self.lymph_node_queue],
+            "circulating": dict(self.circulating),
+            "counters": [self.net_events, self.net_il17a_released_pg, self.lymph_node_dc_arrivals],
             "baseline": dict(self.baseline),
             "voxel_um": self.layout.voxel_um,
             "species": self.spec.geometry.species,
@@ -434,15 +550,28 @@ class Simulation(mesa.Model):
         self.state.kc.load_arrays("kc", dict(arrays))
         self.state.sc.load_arrays("sc", dict(arrays))
         self.state.capillaries.load_arrays("cap", dict(arrays))
+        self.state.immune.load_arrays("immune", dict(arrays))
+        self.state.nets.load_arrays("nets", dict(arrays))
         self.state.events.load_arrays(dict(arrays))
         self.state.conc = np.array(arrays["conc"], dtype=np.float64)
         self.fixed_levels = {k: float(v) for k, v in meta["fixed_levels"].items()}
         self.knocked_out = set(meta["knocked_out"])
         self.blocked = {tuple(b) for b in meta["blocked"]}
         self.applied_events = [tuple(e) for e in meta["applied_events"]]
+        self.depleted_types = set(meta["depleted_types"])
+        self.netosis_blocked = bool(meta["netosis_blocked"])
+        level, dose, next_step = meta["inducer"]
+        self.inducer_level, self.inducer_dose = float(level), float(dose)
+        self.inducer_next_step = int(next_step)
+        self.lymph_node_queue = [(int(a), str(b), float(c)) for a, b, c in meta["lymph_node_queue"]]
+        self.circulating = {k: float(v) for k, v in meta["circulating"].items()}
+        events, released, arrivals = meta["counters"]
+        self.net_events, self.net_il17a_released_pg = int(events), float(released)
+        self.lymph_node_dc_arrivals = int(arrivals)
         self.baseline = dict(meta["baseline"])
         self.fast_forward(int(meta["step"]))
         self._update_geometry()
+        self.allowed = immune.allowed_table(self)
         self.readouts = _readouts.measure(self)
 
 

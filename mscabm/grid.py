@@ -130,6 +130,54 @@ class Grid:
             offsets.append(sum(s * stride for s, stride in zip(step, strides, strict=True)))
         return np.array(sorted(offsets), dtype=np.int64)
 
+    def neighbour_table(
+        self, connectivity: Literal["von_neumann", "moore"] = "von_neumann"
+    ) -> np.ndarray:
+        """Return the raveled index of every neighbour of every voxel, -1 where outside.
+
+        Row ``v`` belongs to voxel ``v = z * n_columns + c`` of the unpadded grid; column ``j``
+        is the neighbour at offset ``j`` of :meth:`offsets` (same connectivity, same order).
+        Neighbours below ``z = 0`` or above the top layer are -1; lateral neighbours wrap
+        around (periodic, so on a grid one or two voxels wide a voxel may be its own neighbour
+        or appear twice) or are -1 beyond the edge (no flux).
+
+        Parameters
+        ----------
+        connectivity : {"von_neumann", "moore"}
+            Face neighbours (4 in 2-D, 6 in 3-D) or face, edge and corner neighbours (8, 26).
+
+        Returns
+        -------
+        numpy.ndarray of int64, shape (n_voxels, k)
+            Raveled neighbour indices on the unpadded grid, or -1.
+        """
+        if connectivity not in _CONNECTIVITIES:
+            raise ValueError(f"connectivity must be one of {_CONNECTIVITIES}, got {connectivity!r}")
+        strides = self._padded_strides()
+        steps = [
+            step
+            for step in itertools.product((-1, 0, 1), repeat=self.ndim)
+            if 0 < sum(abs(s) for s in step) <= (1 if connectivity == "von_neumann" else self.ndim)
+        ]
+        # same order as offsets(): increasing padded offset
+        steps.sort(
+            key=lambda step: sum(s * stride for s, stride in zip(step, strides, strict=True))
+        )
+        coords = np.indices(self.shape, dtype=np.int64).reshape(self.ndim, -1)
+        table = np.empty((self.n_voxels, len(steps)), dtype=np.int64)
+        for j, step in enumerate(steps):
+            moved = coords + np.array(step, dtype=np.int64)[:, None]
+            outside = (moved[0] < 0) | (moved[0] >= self.n_z)
+            for axis in range(1, self.ndim):
+                if self.lateral_bc == "periodic":
+                    moved[axis] %= self.shape[axis]
+                else:
+                    outside |= (moved[axis] < 0) | (moved[axis] >= self.shape[axis])
+            clipped = [np.clip(moved[axis], 0, self.shape[axis] - 1) for axis in range(self.ndim)]
+            index = np.ravel_multi_index(tuple(clipped), self.shape)
+            table[:, j] = np.where(outside, -1, index)
+        return table
+
     def pad(self, array: ArrayLike, fill: Literal["edge"] | float = "edge") -> np.ndarray:
         """Return ``array`` with one ghost layer on every side, filled from the boundaries.
 

@@ -76,6 +76,13 @@ class Purpose(enum.IntEnum):
     PARAKERATOSIS = 10
     BASAL_MIGRATION = 11
     COLUMN_LEVELLING = 12
+    IMMUNE_FATE = 13
+    RECRUITMENT = 14
+    IMMUNE_PLACEMENT = 15
+    EFFEROCYTOSIS = 16
+    NET_CLEARANCE = 17
+    IMMUNE_SEEDING = 18
+    IMMUNE_HOPS = 19
 
 
 class EntityKind(enum.IntEnum):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mscabm.vocab import KeratinocyteState
+from mscabm.vocab import CELL_TYPES, IMMUNE_TYPES, POPULATIONS, KeratinocyteState
 
 if TYPE_CHECKING:  # pragma: no cover
     from mscabm.engine import Simulation
@@ -168,6 +168,8 @@ def measure(sim: Simulation, window_days: float = 7.0) -> dict[str, float]:
     ages = log.concatenated("shed_age_steps")[shed_steps > since]
     out["transit_time_days"] = float(np.median(ages) / steps_per_day) if len(ages) else float("nan")
 
+    out.update(immune_readouts(sim))
+
     for index, field_id in enumerate(sim.field_ids):
         conc = state.conc[index]
         epi = state.region == 2
@@ -178,6 +180,79 @@ def measure(sim: Simulation, window_days: float = 7.0) -> dict[str, float]:
         out[f"mean_{field_id}_dermis"] = (
             float(np.mean(conc[derm])) if np.any(derm) else float("nan")
         )
+    return out
+
+
+#: A microabscess: at least this many neutrophils (living or apoptotic) in one connected
+#: (von Neumann) cluster of voxels in the viable epidermis or stratum corneum.
+MICROABSCESS_MIN_NEUTROPHILS = 3
+#: Th17/Treg is reported as missing when fewer Tregs than this are present (BIOLOGY.md).
+TH17_TREG_MIN_TREGS = 5
+_IMMUNE_COUNT_NAMES = (
+    *IMMUNE_TYPES,
+    "neutrophils_total",
+    "macrophages_total",
+    "dc_total",
+    "t_cells_total",
+    "net",
+    "microabscess",
+    "neutrophils_epidermis",
+)
+
+
+def immune_readouts(sim: Simulation) -> dict[str, float]:
+    """Counts of every immune type and subset, NETs, microabscesses and immune ratios.
+
+    ``count_<type>`` for every immune type; totals ``count_neutrophils_total`` (living and
+    apoptotic), ``count_macrophages_total``, ``count_dc_total`` (all dendritic cells),
+    ``count_t_cells_total``; ``count_net``; ``count_microabscess`` (clusters of at least
+    :data:`MICROABSCESS_MIN_NEUTROPHILS` neutrophils in connected epidermal or corneal voxels;
+    clusters across the periodic side edge count twice); ``count_neutrophils_epidermis``;
+    ``th17_treg_ratio`` (NaN below :data:`TH17_TREG_MIN_TREGS` Tregs) and
+    ``tolerogenic_dc_fraction`` (tolerogenic among mature and tolerogenic DCs; NaN when none);
+    ``count_dc_mature`` is the mature count; ``inducer_level``; ``circulating_primed_t`` (lymph
+    node effectors in the blood); ``net_il17a_released_pg`` (cumulative).
+    """
+    from scipy import ndimage
+
+    table = sim.state.immune
+    rows = table.rows()
+    types = table.type[rows]
+    counts = {name: int(np.count_nonzero(types == CELL_TYPES.index(name))) for name in IMMUNE_TYPES}
+    out = {f"count_{name}": float(n) for name, n in counts.items()}
+    for total, members in (
+        ("neutrophils_total", POPULATIONS["neutrophils"]),
+        ("macrophages_total", POPULATIONS["macrophages"]),
+        ("dc_total", POPULATIONS["dendritic_cells"]),
+        ("t_cells_total", POPULATIONS["t_cells"]),
+    ):
+        out[f"count_{total}"] = float(sum(counts[m] for m in members))
+    nets = sim.state.nets
+    out["count_net"] = float(nets.count())
+    neutrophil_codes = [CELL_TYPES.index(m) for m in POPULATIONS["neutrophils"]]
+    neutrophil_voxels = table.voxel[rows[np.isin(types, neutrophil_codes)]]
+    region = sim.state.region
+    in_epidermis = np.isin(region[neutrophil_voxels], (1, 2))
+    out["count_neutrophils_epidermis"] = float(np.count_nonzero(in_epidermis))
+    per_voxel = np.bincount(neutrophil_voxels[in_epidermis], minlength=region.size)
+    labels, n_clusters = ndimage.label(per_voxel.reshape(sim.layout.shape) > 0)
+    if n_clusters:
+        sizes = ndimage.sum(
+            per_voxel.reshape(sim.layout.shape), labels, np.arange(1, n_clusters + 1)
+        )
+        out["count_microabscess"] = float(np.count_nonzero(sizes >= MICROABSCESS_MIN_NEUTROPHILS))
+    else:
+        out["count_microabscess"] = 0.0
+    out["th17_treg_ratio"] = (
+        counts["th17"] / counts["treg"] if counts["treg"] >= TH17_TREG_MIN_TREGS else float("nan")
+    )
+    mature, tolerogenic = counts["dc_mature"], counts["dc_tolerogenic"]
+    out["tolerogenic_dc_fraction"] = (
+        tolerogenic / (mature + tolerogenic) if mature + tolerogenic else float("nan")
+    )
+    out["inducer_level"] = float(sim.inducer_level)
+    out["circulating_primed_t"] = float(sum(sim.circulating.values()))
+    out["net_il17a_released_pg"] = float(sim.net_il17a_released_pg)
     return out
 
 
@@ -216,6 +291,12 @@ def readout_names(field_ids: tuple[str, ...]) -> tuple[str, ...]:
         "production_per_day_per_mm2",
         "production_per_day_per_mm_bm",
         "transit_time_days",
+        *(f"count_{name}" for name in _IMMUNE_COUNT_NAMES),
+        "th17_treg_ratio",
+        "tolerogenic_dc_fraction",
+        "inducer_level",
+        "circulating_primed_t",
+        "net_il17a_released_pg",
     ]
     for field_id in field_ids:
         names += [f"mean_{field_id}_epidermis", f"mean_{field_id}_dermis"]

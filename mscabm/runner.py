@@ -19,7 +19,7 @@ from mscabm import io as _io
 from mscabm.defaults import FIELD_DISPLAY
 from mscabm.engine import Simulation
 from mscabm.scenario import Scenario, load_scenario
-from mscabm.vocab import TISSUE_CODES
+from mscabm.vocab import LATTICE_CODES
 
 CELL_COLUMNS = {
     "cell_id": np.uint64,
@@ -100,7 +100,7 @@ def _writer(sim: Simulation, path: Path, overwrite: bool) -> _io.RunWriter:
         shape=sim.layout.shape,
         voxel_um=sim.layout.voxel_um,
         fields=fields,
-        lattice_codes=TISSUE_CODES,
+        lattice_codes=LATTICE_CODES,
         timeseries_names=sim.readout_names,
         cell_columns=CELL_COLUMNS,
         overwrite=overwrite,

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -151,6 +158,65 @@ class CapillaryParams(_Model):
     dilation_time_h: PositiveFloat
 
 
+Region = Literal["dermis", "epidermis", "corneum"]
+
+
+class ImmuneTypeParams(_Model):
+    """Parameters of one immune cell type (base values of its behaviours; rules modulate them)."""
+
+    resident_per_mm2: NonNegativeFloat
+    home: Literal["dermis", "papillary_dermis", "epidermis"]
+    renewal: Literal["none", "recruitment"]
+    lifetime_h: PositiveFloat | None
+    proliferation_per_h: NonNegativeFloat
+    emigration_per_h: NonNegativeFloat
+    speed_um_per_min: NonNegativeFloat
+    chemotaxis_field: str | None
+    chemotactic_index: Fraction
+    regions: tuple[Region, ...] = Field(min_length=1)
+    secretion_pg_per_cell_per_day: dict[str, NonNegativeFloat]
+
+
+class LymphNodeParams(_Model):
+    """The draining lymph node: priming of T cells by emigrated dendritic cells."""
+
+    priming_delay_days: PositiveFloat
+    cd4_per_mature_dc: NonNegativeFloat
+    cd8_per_mature_dc: NonNegativeFloat
+    treg_per_tolerogenic_dc: NonNegativeFloat
+    circulation_half_life_days: PositiveFloat
+
+
+Capacity = Annotated[int, Field(ge=0, le=8, strict=True)]
+
+
+class ImmuneParams(_Model):
+    """The mobile layer, NETs, efferocytosis, the inducer, the lymph node and the cell types."""
+
+    capacity_dermis: Capacity
+    capacity_epidermis: Capacity
+    capacity_corneum: Capacity
+    netosis_delay_h: NonNegativeFloat
+    net_half_life_h: PositiveFloat
+    net_il17a_production_pg: NonNegativeFloat
+    net_ll37_dna_pg_per_day: NonNegativeFloat
+    efferocytosis_per_h: NonNegativeFloat
+    efferocytosis_memory_h: PositiveFloat
+    inducer_half_life_h: PositiveFloat
+    lymph_node: LymphNodeParams
+    types: dict[str, ImmuneTypeParams]
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: dict[str, ImmuneTypeParams]) -> dict[str, ImmuneTypeParams]:
+        for name in value:
+            if name not in vocab.IMMUNE_TYPES:
+                raise ValueError(
+                    f"unknown immune cell type {name!r}; {vocab.suggest(name, vocab.IMMUNE_TYPES)}"
+                )
+        return value
+
+
 class Rule(_Model):
     """One Hill rule (DESIGN.md principle 5; semantics in the README)."""
 
@@ -159,9 +225,25 @@ class Rule(_Model):
     direction: Literal["increases", "decreases"]
     behaviour: str
     saturation: NonNegativeFloat
-    half_max: PositiveFloat
+    half_max: PositiveFloat | tuple[PositiveFloat, ...]
     hill_power: Annotated[float, Field(ge=0, le=20, allow_inf_nan=False, strict=True)] = 1.0
     enabled: bool = Field(default=True, strict=True)
+
+    @model_validator(mode="after")
+    def _one_half_max_per_signal(self) -> Rule:
+        if isinstance(self.half_max, tuple) and len(self.half_max) != len(self.signals):
+            raise ValueError(
+                f"half_max has {len(self.half_max)} values for {len(self.signals)} signals: give "
+                "one number for all signals or one per signal"
+            )
+        return self
+
+    @property
+    def half_maxima(self) -> tuple[float, ...]:
+        """Half-maximal level of each signal."""
+        if isinstance(self.half_max, tuple):
+            return self.half_max
+        return (self.half_max,) * len(self.signals)
 
     @property
     def key(self) -> tuple:
@@ -196,6 +278,7 @@ class Scenario(_Model):
     fields: dict[str, FieldSpec]
     keratinocyte: KeratinocyteParams
     capillary: CapillaryParams
+    immune: ImmuneParams
     rules: tuple[Rule, ...]
     events: tuple[Event, ...] = ()
     outputs: Outputs = Outputs()
@@ -684,6 +767,38 @@ def _check_names(
                     marks,
                     file_name,
                 )
+        elif event.kind in ("deplete", "restore_population"):
+            if event.target not in vocab.POPULATIONS:
+                raise _fail(
+                    f"unknown population {event.target!r}; "
+                    f"{vocab.suggest(event.target, tuple(vocab.POPULATIONS))}",
+                    (*loc, "target"),
+                    marks,
+                    file_name,
+                )
+        elif event.kind in ("block_netosis", "unblock_netosis"):
+            if event.target != "neutrophil":
+                raise _fail(
+                    f"target must be 'neutrophil', got {event.target!r}",
+                    (*loc, "target"),
+                    marks,
+                    file_name,
+                )
+        elif event.kind in ("start_inducer", "stop_inducer"):
+            if event.target != "inducer":
+                raise _fail(
+                    f"target must be 'inducer', got {event.target!r}",
+                    (*loc, "target"),
+                    marks,
+                    file_name,
+                )
+            if event.kind == "start_inducer" and event.amount <= 0:
+                raise _fail(
+                    "the dose per application must be > 0 (arbitrary units, 1 = standard)",
+                    (*loc, "amount"),
+                    marks,
+                    file_name,
+                )
         elif event.target not in scenario.fields:
             raise _fail(
                 f"unknown field {event.target!r}; "
@@ -701,6 +816,24 @@ def _check_names(
                 marks,
                 file_name,
             )
+    for name, params in scenario.immune.types.items():
+        loc = ("immune", "types", name)
+        if params.chemotaxis_field is not None and params.chemotaxis_field not in scenario.fields:
+            raise _fail(
+                f"unknown field {params.chemotaxis_field!r}; "
+                f"{vocab.suggest(params.chemotaxis_field, scenario.field_ids)}",
+                (*loc, "chemotaxis_field"),
+                marks,
+                file_name,
+            )
+        for field_id in params.secretion_pg_per_cell_per_day:
+            if field_id not in scenario.fields:
+                raise _fail(
+                    f"unknown field {field_id!r}; {vocab.suggest(field_id, scenario.field_ids)}",
+                    (*loc, "secretion_pg_per_cell_per_day", field_id),
+                    marks,
+                    file_name,
+                )
     if scenario.outputs.fields != "all":
         for position, field_id in enumerate(scenario.outputs.fields):
             if field_id not in scenario.fields:
@@ -842,6 +975,20 @@ def compile_rules(scenario: Scenario) -> CompiledRules:
     base[vocab.CellType.KERATINOCYTE, behaviour_names.index("proliferation")] = 1.0 / (
         kc.cycle_time_h - kc.cycle_fixed_phase_h
     )
+    for type_name, params in scenario.immune.types.items():
+        row = vocab.CELL_TYPES.index(type_name)
+        base[row, behaviour_names.index("death")] = (
+            1.0 / params.lifetime_h if params.lifetime_h is not None else 0.0
+        )
+        base[row, behaviour_names.index("proliferation")] = params.proliferation_per_h
+        base[row, behaviour_names.index("emigration")] = params.emigration_per_h
+        base[row, behaviour_names.index("motility")] = params.speed_um_per_min
+        base[row, behaviour_names.index("chemotaxis")] = params.chemotactic_index
+        for field_id, rate in params.secretion_pg_per_cell_per_day.items():
+            base[row, behaviour_names.index(f"secrete_{field_id}")] = rate
+    capillary_row = int(vocab.CellType.CAPILLARY)
+    for behaviour, rate in recruitment_base(scenario).items():
+        base[capillary_row, behaviour_names.index(behaviour)] = rate
     saturation_up = base.copy()
     saturation_down = base.copy()
     rows = []
@@ -850,7 +997,10 @@ def compile_rules(scenario: Scenario) -> CompiledRules:
         behaviour = behaviour_names.index(rule.behaviour)
         increases = rule.direction == "increases"
         (saturation_up if increases else saturation_down)[cell_type, behaviour] = rule.saturation
-        terms = [(signal_names.index(s), rule.half_max, rule.hill_power) for s in rule.signals]
+        terms = [
+            (signal_names.index(s), k, rule.hill_power)
+            for s, k in zip(rule.signals, rule.half_maxima, strict=True)
+        ]
         rows.append((cell_type, behaviour, 1 if increases else -1, terms))
     return CompiledRules(
         signal_names=signal_names,
@@ -860,6 +1010,65 @@ def compile_rules(scenario: Scenario) -> CompiledRules:
         saturation_down=saturation_down,
         table=_kernels.CompiledRules.from_rules(rows),
     )
+
+
+def section_area_mm2(scenario: Scenario) -> float:
+    """Skin surface (mm²) the lattice stands for (2-D: width × one voxel of thickness).
+
+    The same number as :attr:`mscabm.layout.Layout.surface_mm2`.
+    """
+    geometry = scenario.geometry
+    lateral_mm = [n * geometry.voxel_um / 1000.0 for n in geometry.shape[1:]]
+    if len(lateral_mm) == 1:
+        lateral_mm.append(geometry.voxel_um / 1000.0)
+    return float(np.prod(lateral_mm))
+
+
+def n_capillaries(scenario: Scenario) -> int:
+    """Number of capillary sites :func:`mscabm.layout.build_layout` places (one per spacing)."""
+    spacing = max(1, round(scenario.capillary.spacing_um / scenario.geometry.voxel_um))
+    return int(np.prod([-(-n // spacing) for n in scenario.geometry.shape[1:]]))
+
+
+def recruitment_base(scenario: Scenario) -> dict[str, float]:
+    """Base entry rates per capillary (1/h) that keep resident populations stationary.
+
+    A type with ``renewal: recruitment`` loses ``N / lifetime_h`` cells per hour (N its resident
+    number in the section); entry at healthy perfusion replaces them. Monocytes enter as
+    ``macrophage_m0``.
+
+    Returns
+    -------
+    dict
+        ``recruit_monocyte`` and ``recruit_dermal_dc`` (per capillary, 1/h). Memory T cells
+        enter through :func:`memory_t_entry_per_h`.
+    """
+    area = section_area_mm2(scenario)
+    sites = n_capillaries(scenario)
+    rates = {"recruit_monocyte": 0.0, "recruit_dermal_dc": 0.0}
+    for name, params in scenario.immune.types.items():
+        if params.renewal != "recruitment" or params.lifetime_h is None:
+            continue
+        loss_per_h = params.resident_per_mm2 * area / params.lifetime_h
+        key = {"macrophage_m0": "recruit_monocyte", "dermal_dc": "recruit_dermal_dc"}.get(name)
+        if key is not None:
+            rates[key] += loss_per_h / sites
+    return rates
+
+
+def memory_t_entry_per_h(scenario: Scenario) -> dict[str, float]:
+    """Entry rate (cells/h, whole section, healthy perfusion) of recirculating memory T cells.
+
+    One per T-cell type with ``renewal: recruitment``: ``N / lifetime_h``.
+    """
+    area = section_area_mm2(scenario)
+    return {
+        name: params.resident_per_mm2 * area / params.lifetime_h
+        for name, params in scenario.immune.types.items()
+        if params.renewal == "recruitment"
+        and params.lifetime_h is not None
+        and name not in ("macrophage_m0", "dermal_dc")
+    }
 
 
 def scenario_json_schema() -> dict:

@@ -136,6 +136,22 @@ CAPILLARY_SCHEMA: dict[str, type] = {
 }
 
 
+IMMUNE_SCHEMA: dict[str, type] = {
+    "type": np.uint8,  # vocab.CellType code (an immune type)
+    "voxel": np.int64,
+    "birth_step": np.int64,
+    "type_step": np.int64,  # step at which the cell took its current type
+    "netosis_left_h": np.float64,  # < 0: not committed to NETosis; else hours until the NET
+    "il17a_bound_pg": np.float64,  # IL-17A captured from the tissue (released by its NET)
+    "efferocytosis_recent": np.float64,  # cells/NETs cleared, decaying with a 1-day memory
+}
+
+NET_SCHEMA: dict[str, type] = {
+    "voxel": np.int64,
+    "birth_step": np.int64,
+}
+
+
 @dataclass
 class EventLog:
     """Recent cell events used by readouts (kept for a window, oldest dropped)."""

@@ -291,7 +291,9 @@ def test_enum_values_are_the_documented_ones():
         "CELL_CYCLE": 1, "DIVISION_PLACEMENT": 2, "DIFFERENTIATION": 3, "FATE": 4,
         "MOVE_ORDER": 5, "MOVE_DIRECTION": 6, "INITIAL_STATE": 7, "SHEDDING": 8,
         "SECRETION_NOISE": 9, "PARAKERATOSIS": 10,
-        "BASAL_MIGRATION": 11, "COLUMN_LEVELLING": 12,
+        "BASAL_MIGRATION": 11, "COLUMN_LEVELLING": 12, "IMMUNE_FATE": 13, "RECRUITMENT": 14,
+        "IMMUNE_PLACEMENT": 15, "EFFEROCYTOSIS": 16, "NET_CLEARANCE": 17, "IMMUNE_SEEDING": 18,
+        "IMMUNE_HOPS": 19,
     }  # fmt: skip
     assert {k.name: int(k) for k in EntityKind} == {"CELL": 1, "VOXEL": 2, "COLUMN": 3, "GLOBAL": 4}
 
