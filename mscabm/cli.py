@@ -273,8 +273,12 @@ def validate_biology(
         bool, typer.Option("--reduced", help="Smaller lattice and fewer days (CI scale).")
     ] = False,
     targets: Annotated[
-        str, typer.Option("--targets", help="Comma-separated target ids.")
-    ] = "1h,1m,2",
+        str,
+        typer.Option(
+            "--targets",
+            help="Comma-separated target ids: 1h, 1m, 2, 3, 4 (3 and 4 need the immune system).",
+        ),
+    ] = "1h,1m,2,3,4",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the table as JSON.")
     ] = None,

@@ -304,13 +304,15 @@ for _sig, _k in (("vegf", 100.0), ("tnfa", 10.0), ("il17a", 10.0)):
 
 
 # ------------------------------------------------------------------------------- immune system
-# Secretion unit of immune cells in the 2-D section (calibrated, like KC_SECRETION): by mass
-# balance, N producers per mm of a 10 µm-thick human section (≈ 280 µm of dermis and epidermis,
-# 2.8×10⁻⁶ mL per mm) secreting q pg/cell/day into a field with a 20-min half-life give a mean
-# level c = N q / (1440 · ln2/20 · 2.8×10⁻⁶) ≈ 7×10³ N q pg/mL. _Q is the rate at which 10 cells
-# per mm give ≈ 1 pg/mL. Real cells make 0.1-1 pg/cell/day (BIOLOGY_PARAMETERS.md §2); the
-# section is one voxel thick, so its per-cell rates are smaller by the same factor as those of
-# keratinocytes (documented in docs/model.md).
+# Secretion unit of immune cells (calibrated, like KC_SECRETION). A population of density ρ
+# (cells/mL of tissue) secreting q pg/cell/day into a field with first-order loss k (1/day) keeps
+# a mean level c = ρ q / k. With k = ln2/20 min ≈ 50/day and human skin T cells at
+# 10⁴/mm² over ≈ 0.3 mm of dermis (ρ ≈ 3×10⁷/mL; Clark 2006), q = _Q gives ≈ 9 pg/mL, the
+# lesional IL-17A level (Kolbinger 2017). Real cells are estimated to make 0.1-1 pg/cell/day
+# (BIOLOGY_PARAMETERS.md §2): measured tissue levels are 10⁴× lower than those rates would give
+# without receptor consumption and drainage, so per-cell rates are set against tissue levels.
+# Immune cells secrete into their voxel without the keratinocytes' voxel-size factor (their
+# densities are per volume already, so levels do not depend on the section thickness).
 _Q = 1.4e-5
 _DAY = 24.0
 
@@ -378,7 +380,7 @@ _IMMUNE_TYPES: dict[str, dict[str, Any]] = {
         emigration_per_h=1.0 / 48.0,
         speed_um_per_min=3.0,
         regions=_SKIN,
-        secretion={"il10": 5 * _Q, "tgfb": 5 * _Q},
+        secretion={"il10": 3 * _Q, "tgfb": 3 * _Q},
     ),
     "pdc": _immune_type(lifetime_h=5 * _DAY, speed_um_per_min=2.0),
     "gd_t17": _immune_type(speed_um_per_min=2.0, regions=_SKIN),
@@ -421,6 +423,9 @@ _IMMUNE: dict[str, Any] = {
     "net_ll37_dna_pg_per_day": 2.0e-4,
     "efferocytosis_per_h": 1.0,
     "efferocytosis_memory_h": 24.0,
+    # U: neutrophils bind IL-17A made by others (Noordenbos 2012; BIOLOGY.md); 0.5/h binds a
+    # quarter of their voxel's IL-17A against its 20-min half-life
+    "neutrophil_il17a_capture_per_h": 0.5,
     "inducer_half_life_h": 12.0,
     "lymph_node": {
         "priming_delay_days": 5.0,
@@ -468,9 +473,9 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     _rule("capillary", ["cxcl8", "tnfa"], _UP, "recruit_neutrophil", 0.2, (100.0, 5.0)),
     _rule("capillary", ["cxcl8", "il17a"], _UP, "recruit_neutrophil", 0.2, (100.0, 5.0)),
     _rule("capillary", "cxcl8", _UP, "recruit_neutrophil", 0.2, 2000.0),
-    _rule("capillary", "tnfa", _UP, "recruit_monocyte", 0.1, 10.0),
-    _rule("capillary", "il1b", _UP, "recruit_monocyte", 0.1, 10.0),
-    _rule("capillary", "inducer", _UP, "recruit_monocyte", 0.1, 0.3),
+    _rule("capillary", "tnfa", _UP, "recruit_monocyte", 0.03, 10.0),
+    _rule("capillary", "il1b", _UP, "recruit_monocyte", 0.03, 10.0),
+    _rule("capillary", "inducer", _UP, "recruit_monocyte", 0.03, 0.3),
     _rule("capillary", "ifna", _UP, "recruit_pdc", 0.05, 10.0),
     _rule("capillary", "tnfa", _UP, "recruit_pdc", 0.05, 10.0),
     _rule("capillary", "inducer", _UP, "recruit_pdc", 0.05, 0.3),
@@ -481,15 +486,15 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     # --- keratinocytes meet NETs: hBD-2/LL-37 and IL-36 processing (PMC6372007)
     _rule("keratinocyte", "net_contact", _UP, "secrete_ll37", KC_SECRETION["ll37"][1], 1.0),
     _rule("keratinocyte", "net_contact", _UP, "secrete_il36", KC_SECRETION["il36"][1], 1.0),
-    _rule("keratinocyte", "il17a", _UP, "secrete_il6", 3 * _Q, 10.0),
-    _rule("keratinocyte", "tnfa", _UP, "secrete_il6", 3 * _Q, 10.0),
+    _rule("keratinocyte", "il17a", _UP, "secrete_il6", 0.05 * _Q, 10.0),
+    _rule("keratinocyte", "tnfa", _UP, "secrete_il6", 0.05 * _Q, 10.0),
     # --- neutrophils
     _rule("neutrophil", "cxcl8", _UP, "chemotaxis", 0.8, 100.0),
     _rule("neutrophil", "tnfa", _UP, "netosis", 0.02, 20.0),
     _rule("neutrophil", "ll37", _UP, "netosis", 0.02, 3000.0),
     _rule("neutrophil", ["cxcl8", "tnfa"], _UP, "netosis", 0.02, (500.0, 10.0)),
-    _rule("neutrophil", "tnfa", _UP, "secrete_cxcl8", 20 * _Q, 10.0),
-    _rule("neutrophil", "tnfa", _UP, "secrete_il1b", 3 * _Q, 10.0),
+    _rule("neutrophil", "tnfa", _UP, "secrete_cxcl8", 5 * _Q, 10.0),
+    _rule("neutrophil", "tnfa", _UP, "secrete_il1b", 1 * _Q, 10.0),
     # --- macrophages: M1 under IFN-γ/TNF-α and the inducer, M2 under IL-10/IL-4/PGE2/efferocytosis
     *[
         _rule(m, sig, _UP, "become_macrophage_m1", 0.1, k)
@@ -507,13 +512,13 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     # TNF-α, IL-1β and IL-6 going but not IL-23
     *[
         _rule("macrophage_m1", sig, _UP, f"secrete_{f}", rate, k)
-        for f, rate in (("tnfa", 10 * _Q), ("il1b", 10 * _Q), ("il6", 10 * _Q))
+        for f, rate in (("tnfa", 5 * _Q), ("il1b", 5 * _Q), ("il6", 5 * _Q))
         for sig, k in (("ifng", 10.0), ("inducer", 0.3))
     ],
-    _rule("macrophage_m1", "inducer", _UP, "secrete_il23", 25 * _Q, 0.3),
+    _rule("macrophage_m1", "inducer", _UP, "secrete_il23", 8 * _Q, 0.3),
     _rule("macrophage_m1", "inducer", _UP, "secrete_il12", 1 * _Q, 0.3),
     *[
-        _rule("macrophage_m2", "efferocytosis_recent", _UP, f"secrete_{f}", 10 * _Q, 1.0)
+        _rule("macrophage_m2", "efferocytosis_recent", _UP, f"secrete_{f}", 5 * _Q, 1.0)
         for f in ("il10", "tgfb")
     ],
     # --- dendritic cells: maturation, tolerance, cytokines, emigration
@@ -535,21 +540,21 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     _rule("dc_tolerogenic", "il10", _UP, "emigration", 1.0 / 24.0, 10.0),
     *[
         _rule("dc_mature", sig, _UP, f"secrete_{f}", rate, k)
-        for f, rate in (("il23", 25 * _Q), ("tnfa", 10 * _Q), ("il6", 10 * _Q), ("il1b", 5 * _Q))
+        for f, rate in (("il23", 10 * _Q), ("tnfa", 5 * _Q), ("il6", 5 * _Q), ("il1b", 2 * _Q))
         for sig, k in (("inducer", 0.3), ("ll37_dna", 50.0), ("ifna", 5.0), ("tnfa", 20.0))
     ],
-    _rule("dc_mature", "ifng", _UP, "secrete_il12", 3 * _Q, 20.0),
+    _rule("dc_mature", "ifng", _UP, "secrete_il12", 2 * _Q, 20.0),
     _rule("dc_mature", "il10", _DOWN, "secrete_tnfa", 0.0, 10.0),
     _rule("dc_mature", "il10", _DOWN, "secrete_il23", 0.0, 10.0),
     _rule("dc_mature", "il10", _DOWN, "secrete_il12", 0.0, 10.0),
     # plasmacytoid DCs sense LL-37/self-DNA and the inducer and make IFN-α
-    _rule("pdc", "ll37_dna", _UP, "secrete_ifna", 50 * _Q, 200.0),
-    _rule("pdc", "inducer", _UP, "secrete_ifna", 50 * _Q, 0.3),
+    _rule("pdc", "ll37_dna", _UP, "secrete_ifna", 10 * _Q, 200.0),
+    _rule("pdc", "inducer", _UP, "secrete_ifna", 10 * _Q, 0.3),
     # --- γδ T17 cells: IL-23 and IL-1β without priming (Cai 2011; Pantelyushin 2012); IL-1β
     #     acts together with IL-23 (synergy; alone it is weak: Sutton 2009 Immunity 31:331, U)
     *[
         _rule("gd_t17", sig, _UP, f"secrete_{f}", rate, k)
-        for f, rate in (("il17a", 5 * _Q), ("il22", 3 * _Q), ("tnfa", 1 * _Q))
+        for f, rate in (("il17a", 2 * _Q), ("il22", 1 * _Q), ("tnfa", 0.5 * _Q))
         for sig, k in (("il23", 5.0), (["il23", "il1b"], (1.0, 10.0)))
     ],
     _rule("gd_t17", "il23", _UP, "proliferation", 1.0 / 96.0, 5.0),
@@ -565,7 +570,7 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     _rule("th0", "contact_dc_tolerogenic", _UP, "become_treg", 0.1, 0.5),
     _rule("th0", "il6", _DOWN, "become_treg", 0.0, 10.0),
     _rule("th0", "il10", _UP, "become_tr1", 0.05, 20.0),
-    _rule("th0", "contact_dc_mature", _UP, "secrete_il2", 5 * _Q, 0.5),
+    _rule("th0", "contact_dc_mature", _UP, "secrete_il2", 2 * _Q, 0.5),
     _rule("tc0", "il12", _UP, "become_tc1", 0.1, 5.0),
     _rule("tc0", ["il6", "tgfb"], _UP, "become_tc17", 0.1, 10.0),
     _rule("tc1", "tgfb", _UP, "become_cd8_trm", 0.005, 10.0),
@@ -575,9 +580,9 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     *[
         _rule(t, sig, _UP, f"secrete_{f}", rate, k)
         for t, outputs in (
-            ("th17", (("il17a", 10 * _Q), ("il22", 10 * _Q), ("tnfa", 3 * _Q))),
-            ("tc17", (("il17a", 10 * _Q), ("il22", 3 * _Q))),
-            ("cd8_trm", (("il17a", 5 * _Q), ("ifng", 5 * _Q))),
+            ("th17", (("il17a", 1 * _Q), ("il22", 1 * _Q), ("tnfa", 0.5 * _Q))),
+            ("tc17", (("il17a", 1 * _Q), ("il22", 0.5 * _Q))),
+            ("cd8_trm", (("il17a", 1 * _Q), ("ifng", 1 * _Q))),
         )
         for f, rate in outputs
         for sig, k in (("il23", 5.0), ("contact_dc_mature", 0.5), (["il23", "il1b"], (1.0, 10.0)))
@@ -585,18 +590,18 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     *[
         _rule(t, sig, _UP, f"secrete_{f}", rate, k)
         for t, outputs in (
-            ("th1", (("ifng", 10 * _Q), ("tnfa", 5 * _Q), ("il2", 3 * _Q))),
-            ("tc1", (("ifng", 10 * _Q), ("tnfa", 5 * _Q))),
+            ("th1", (("ifng", 2 * _Q), ("tnfa", 1 * _Q), ("il2", 1 * _Q))),
+            ("tc1", (("ifng", 2 * _Q), ("tnfa", 1 * _Q))),
         )
         for f, rate in outputs
         for sig, k in (("il12", 5.0), ("contact_dc_mature", 0.5))
     ],
-    _rule("th2", "contact_dc_mature", _UP, "secrete_il4", 3 * _Q, 0.5),
+    _rule("th2", "contact_dc_mature", _UP, "secrete_il4", 1 * _Q, 0.5),
     *[
         _rule(t, sig, _UP, f"secrete_{f}", rate, k)
         for t, outputs in (
-            ("treg", (("il10", 5 * _Q), ("tgfb", 5 * _Q))),
-            ("tr1", (("il10", 20 * _Q),)),
+            ("treg", (("il10", 2 * _Q), ("tgfb", 2 * _Q))),
+            ("tr1", (("il10", 5 * _Q),)),
         )
         for f, rate in outputs
         for sig, k in (("il2", 10.0), ("contact_dc_mature", 0.5), ("contact_dc_tolerogenic", 0.5))

@@ -331,12 +331,18 @@ class Simulation(mesa.Model):
             voxels = table.voxel[rows]
         for index, field_id in enumerate(self.field_ids):
             signals[:, self.rules.signal_names.index(field_id)] = self.state.conc[index, voxels]
-        if table is self.state.kc and len(rows):
-            names = self.rules.signal_names
-            contact = immune.contact_signals(self, voxels, None)
-            signals[:, names.index("net_contact")] = contact["net_contact"]
+        names = self.rules.signal_names
+        if len(rows):
+            # the topical inducer reaches every tissue voxel (keratinocytes, vessels)
             in_tissue = self.state.region[voxels] != 0
             signals[:, names.index("inducer")] = np.where(in_tissue, self.inducer_level, 0.0)
+        if table is self.state.kc and len(rows):
+            contact = immune.contact_signals(self, voxels, None)
+            signals[:, names.index("net_contact")] = contact["net_contact"]
+            for contact_name, values in contact.items():
+                signals[:, names.index(contact_name)] = values
+        if table is self.state.capillaries and len(rows):
+            signals[:, names.index("perfusion")] = table.dilation[rows]
         for blocked_type, signal in self.blocked:
             if blocked_type == cell_type:
                 signals[:, signal] = 0.0

@@ -202,6 +202,7 @@ class ImmuneParams(_Model):
     net_ll37_dna_pg_per_day: NonNegativeFloat
     efferocytosis_per_h: NonNegativeFloat
     efferocytosis_memory_h: PositiveFloat
+    neutrophil_il17a_capture_per_h: NonNegativeFloat
     inducer_half_life_h: PositiveFloat
     lymph_node: LymphNodeParams
     types: dict[str, ImmuneTypeParams]
@@ -678,7 +679,9 @@ def load_scenario(
         raise ScenarioError(
             _describe_error(first) + more, file=file, line=line, key=".".join(map(str, loc))
         ) from None
-    _check_names(scenario, marks, file_name, merged_to_user)
+    _check_names(
+        scenario, marks, file_name, merged_to_user, shortened=duration_days is not None
+    )
     _check_geometry(scenario, marks, file_name)
     return scenario
 
@@ -689,7 +692,11 @@ def _fail(message: str, loc: tuple, marks: Marks, file_name: str) -> ScenarioErr
 
 
 def _check_names(
-    scenario: Scenario, marks: Marks, file_name: str, merged_to_user: dict[int, int]
+    scenario: Scenario,
+    marks: Marks,
+    file_name: str,
+    merged_to_user: dict[int, int],
+    shortened: bool = False,
 ) -> None:
     signals = vocab.signal_names()
     saturations: dict[tuple, tuple[float, int]] = {}
@@ -809,7 +816,8 @@ def _check_names(
             )
         if event.kind == "fix_field" and event.amount < 0:
             raise _fail("a fixed level must be ≥ 0 pg/mL", (*loc, "amount"), marks, file_name)
-        if event.day > scenario.time.duration_days:
+        # a run shortened on the command line (--days) simply ends before later events
+        if event.day > scenario.time.duration_days and not shortened:
             raise _fail(
                 f"day {event.day} is after the end of the run ({scenario.time.duration_days} days)",
                 (*loc, "day"),
@@ -986,6 +994,9 @@ def compile_rules(scenario: Scenario) -> CompiledRules:
         base[row, behaviour_names.index("chemotaxis")] = params.chemotactic_index
         for field_id, rate in params.secretion_pg_per_cell_per_day.items():
             base[row, behaviour_names.index(f"secrete_{field_id}")] = rate
+    base[vocab.CellType.NEUTROPHIL, behaviour_names.index("il17a_capture")] = (
+        scenario.immune.neutrophil_il17a_capture_per_h
+    )
     capillary_row = int(vocab.CellType.CAPILLARY)
     for behaviour, rate in recruitment_base(scenario).items():
         base[capillary_row, behaviour_names.index(behaviour)] = rate

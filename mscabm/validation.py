@@ -16,6 +16,18 @@ Targets implemented here:
 ``2``   sustained psoriatic drive (human): cycle 30-100 h, growth fraction ≥ 0.9, production
         ≥ 10× healthy (healthy: the ``1h`` runs of the same seeds), transit 4-8 days, viable
         thickness 2-3.5× healthy, suprabasal mitotic index ≥ 1 (averages over the last 7 days).
+``3``   imiquimod-like induction (``imq_mouse``, daily doses on days 0-5): viable thickness at
+        day 6 2.5-5× the vehicle run (``healthy_mouse``, same seed, day 6); total score at day 6
+        ≥ 6; days from the last dose (day 5) until the thickness ratio (to the profile's healthy
+        baseline) is first below 1.5 ≤ 14 (∞ when it never is).
+``4``   lesional state (``psoriasis_human``; lesion = thickness ratio ≥ 1.75 and total score
+        ≥ 4): IL-23 fold over healthy ≥ 5× the IL-12 fold (epidermal + dermal means over the
+        last 7 days with a 0.1 pg/mL floor; healthy: the ``1h`` runs of the same seeds);
+        Th17/Treg ≥ 3× healthy from counts pooled over the last 7 days and all seeds (each
+        pooled count ≥ 20, else reported as not met); the lesion persists ≥ 30 days after the
+        stimulus stops (days from the stop until the first daily sample without a lesion), while
+        the same stimulus at a quarter of its strength leaves no lesion or one gone within 60
+        days of the stop.
 """
 
 from __future__ import annotations
@@ -37,7 +49,20 @@ _RUNS = {
         "full": ("psoriatic_drive_human", 30.0, None),
         "reduced": ("psoriatic_drive_human", 21.0, None),
     },
+    "3": {"full": ("imq_mouse", 21.0, None), "reduced": ("imq_mouse", 21.0, 500.0)},
+    "3v": {"full": ("healthy_mouse", 6.0, 1000.0), "reduced": ("healthy_mouse", 6.0, 500.0)},
+    "4": {"full": ("psoriasis_human", 75.0, None), "reduced": ("psoriasis_human", 45.0, None)},
+    "4q": {"full": ("psoriasis_human", 75.0, None), "reduced": ("psoriasis_human", 45.0, None)},
 }
+#: runs each target needs besides its own
+_NEEDS = {"2": ("1h",), "3": ("3v",), "4": ("1h", "4q")}
+#: targets a user may ask for
+TARGETS = ("1h", "1m", "2", "3", "4")
+_INDUCER_STOP_DAY = {"3": 5.0, "4": 13.5, "4q": 13.5}  # last dose (3) or end of the stimulus
+_QUARTER_EVENTS = (
+    "events=[{day: 0, kind: start_inducer, target: inducer, amount: 0.25, note: quarter},"
+    " {day: 13.5, kind: stop_inducer, target: inducer}]"
+)
 _SEEDS = (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
 
 
@@ -92,6 +117,8 @@ def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
 
     scenario, days, width = _RUNS[target]["reduced" if reduced else "full"]
     overrides = [f"geometry.width_um={width}"] if width else []
+    if target == "4q":
+        overrides.append(_QUARTER_EVENTS)
     sim = Simulation(scenario, rng=seed, days=days, overrides=overrides)
     steps_per_day = sim.steps_per_day
     baseline_thickness = sim.baseline["viable_epidermis_thickness_um"]
@@ -112,8 +139,37 @@ def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
         values = [s[name] for s in samples if s["day"] > days - last_days and np.isfinite(s[name])]
         return float(np.mean(values)) if values else float("nan")
 
-    window = 20.0 if target != "2" else 7.0
+    window = 20.0 if target not in ("2", "4", "4q") else 7.0
+    lesion = [
+        s["proxy_thickness_ratio"] >= 1.75 and s["score_total"] >= 4 for s in daily
+    ]
+    extra: dict[str, float] = {}
+    if target in ("3", "3v"):
+        at6 = [s for s in daily if abs(s["day"] - 6.0) < 1e-9]
+        extra["thickness_day6_um"] = at6[0]["viable_epidermis_thickness_um"] if at6 else math.nan
+        extra["score_day6"] = at6[0]["score_total"] if at6 else math.nan
+    if target in _INDUCER_STOP_DAY:
+        stop = _INDUCER_STOP_DAY[target]
+        after = [s for s in daily if s["day"] > stop]
+        if target == "3":
+            below = [s["day"] for s in after if s["proxy_thickness_ratio"] < 1.5]
+            extra["days_to_resolution"] = below[0] - stop if below else math.inf
+        else:
+            ended = [s["day"] for s, is_lesion in zip(daily, lesion, strict=True)
+                     if s["day"] > stop and not is_lesion]  # fmt: skip
+            was_lesion = any(lesion)
+            extra["lesion_days_after_stop"] = (
+                (ended[0] - stop if ended else math.inf) if was_lesion else 0.0
+            )
+    late = [s for s in samples if s["day"] > days - 7.0]
+    for name in ("il23", "il12"):
+        extra[f"{name}_tissue"] = float(
+            np.mean([0.5 * (s[f"mean_{name}_epidermis"] + s[f"mean_{name}_dermis"]) for s in late])
+        )
+    extra["th17_pooled"] = float(sum(s["count_th17"] for s in late))
+    extra["treg_pooled"] = float(sum(s["count_treg"] for s in late))
     return {
+        **extra,
         "max_thickness_deviation": float(np.max(np.abs(weekly / baseline_thickness - 1.0))),
         "thickness_ratio": late_mean("proxy_thickness_ratio", window),
         "cycle_time_h": late_mean("cycle_time_measured_h", window),
@@ -157,12 +213,12 @@ def run_targets(
     -------
     list of TargetResult
     """
-    unknown = [t for t in targets if t not in _RUNS]
+    unknown = [t for t in targets if t not in TARGETS]
     if unknown:
-        raise ValueError(f"unknown target(s) {', '.join(unknown)}; valid: {', '.join(_RUNS)}")
+        raise ValueError(f"unknown target(s) {', '.join(unknown)}; valid: {', '.join(TARGETS)}")
     if not 1 <= seeds <= len(_SEEDS):
         raise ValueError(f"--seeds must be 1-{len(_SEEDS)}")
-    needed = list(dict.fromkeys([*targets, *(["1h"] if "2" in targets else [])]))
+    needed = list(dict.fromkeys([*targets, *(n for t in targets for n in _NEEDS.get(t, ()))]))
     jobs = [(t, s, reduced) for t in needed for s in _SEEDS[:seeds]]
     results: dict[tuple[str, int], dict[str, float]] = {}
     # one single-threaded simulation per core ("spawn": libgomp is not fork-safe once used)
@@ -234,6 +290,67 @@ def run_targets(
                 values("2", "suprabasal_mitotic_index"),
                 1.0,
                 math.inf,
+            ),
+        ]
+    if "3" in targets:
+        ratio = [
+            t / v
+            for t, v in zip(
+                values("3", "thickness_day6_um"), values("3v", "thickness_day6_um"), strict=True
+            )
+        ]
+        rows += [
+            TargetResult("3", "thickness at day 6 / vehicle", ratio, 2.5, 5.0),
+            TargetResult("3", "total score at day 6", values("3", "score_day6"), 6.0, 12.0),
+            TargetResult(
+                "3",
+                "days from last dose to thickness ratio < 1.5",
+                values("3", "days_to_resolution"),
+                0.0,
+                14.0,
+            ),
+        ]
+    if "4" in targets:
+        floor = 0.1
+
+        def fold(name: str) -> list[float]:
+            return [
+                max(lesion, floor) / max(healthy, floor)
+                for lesion, healthy in zip(
+                    values("4", f"{name}_tissue"), values("1h", f"{name}_tissue"), strict=True
+                )
+            ]
+
+        fold_ratio = [a / b for a, b in zip(fold("il23"), fold("il12"), strict=True)]
+        th17 = sum(values("4", "th17_pooled"))
+        treg = sum(values("4", "treg_pooled"))
+        th17_h = sum(values("1h", "th17_pooled"))
+        treg_h = sum(values("1h", "treg_pooled"))
+        counts_ok = min(th17, treg, th17_h, treg_h) >= 20
+        pooled = (th17 / treg) / (th17_h / treg_h) if counts_ok else math.nan
+        rows += [
+            TargetResult("4", "IL-23 fold / IL-12 fold", fold_ratio, 5.0, math.inf),
+            TargetResult(
+                "4",
+                "Th17/Treg over healthy (pooled; counts "
+                f"{th17:.0f}/{treg:.0f} vs {th17_h:.0f}/{treg_h:.0f})",
+                [pooled],
+                3.0,
+                math.inf,
+            ),
+            TargetResult(
+                "4",
+                "lesion days after the stimulus stops",
+                values("4", "lesion_days_after_stop"),
+                30.0,
+                math.inf,
+            ),
+            TargetResult(
+                "4",
+                "quarter-strength: lesion days after the stop",
+                values("4q", "lesion_days_after_stop"),
+                0.0,
+                60.0,
             ),
         ]
     return rows

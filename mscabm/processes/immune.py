@@ -60,7 +60,6 @@ import numpy as np
 
 from mscabm import _kernels
 from mscabm.processes.transport import (
-    REFERENCE_VOXEL_UM,
     REGION_CORNEUM,
     REGION_DERMIS,
     REGION_EPIDERMIS,
@@ -241,8 +240,12 @@ def sense(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
 
 # ------------------------------------------------------------------------------------ sources
 def field_mass_per_cell_pg(sim: Simulation) -> float:
-    """Field mass (pg·mL/mL units) one cell-picogram stands for (``(voxel/10 µm)³``)."""
-    return (sim.layout.voxel_um / REFERENCE_VOXEL_UM) ** 3
+    """Field mass (pg) one picogram made or held by an immune cell stands for: 1.
+
+    Immune-cell densities are per volume, so unlike keratinocytes (one per voxel, see
+    :mod:`mscabm.processes.transport`) no voxel-size factor applies.
+    """
+    return 1.0
 
 
 def add_sources(sim: Simulation, source: np.ndarray, rows: np.ndarray, behaviour: np.ndarray):
