@@ -653,6 +653,20 @@ def load_scenario(
                     line=line,
                     key=f"fields.{field_id}",
                 )
+    immune_types = (
+        (data.get("immune") or {}).get("types") if isinstance(data.get("immune"), dict) else None
+    )
+    if isinstance(immune_types, dict):
+        for type_name in immune_types:
+            if type_name not in vocab.IMMUNE_TYPES:
+                file, line = _line_of(("immune", "types", type_name), marks, file_name)
+                raise ScenarioError(
+                    f"unknown immune cell type {type_name!r}; "
+                    f"{vocab.suggest(type_name, vocab.IMMUNE_TYPES)}",
+                    file=file,
+                    line=line,
+                    key=f"immune.types.{type_name}",
+                )
     resolved = _merge(_defaults.profile_defaults(species), data)
     # rules merge into the defaults: report a rule by its position in the user's own list
     user_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
@@ -679,9 +693,7 @@ def load_scenario(
         raise ScenarioError(
             _describe_error(first) + more, file=file, line=line, key=".".join(map(str, loc))
         ) from None
-    _check_names(
-        scenario, marks, file_name, merged_to_user, shortened=duration_days is not None
-    )
+    _check_names(scenario, marks, file_name, merged_to_user, shortened=duration_days is not None)
     _check_geometry(scenario, marks, file_name)
     return scenario
 
@@ -689,6 +701,15 @@ def load_scenario(
 def _fail(message: str, loc: tuple, marks: Marks, file_name: str) -> ScenarioError:
     file, line = _line_of(loc, marks, file_name)
     return ScenarioError(message, file=file, line=line, key=".".join(map(str, loc)))
+
+
+#: Event kinds whose target is always the same word.
+_FIXED_EVENT_TARGETS = {
+    "block_netosis": "neutrophil",
+    "unblock_netosis": "neutrophil",
+    "start_inducer": "inducer",
+    "stop_inducer": "inducer",
+}
 
 
 def _check_names(
@@ -783,18 +804,10 @@ def _check_names(
                     marks,
                     file_name,
                 )
-        elif event.kind in ("block_netosis", "unblock_netosis"):
-            if event.target != "neutrophil":
+        elif event.kind in _FIXED_EVENT_TARGETS:
+            if event.target != _FIXED_EVENT_TARGETS[event.kind]:
                 raise _fail(
-                    f"target must be 'neutrophil', got {event.target!r}",
-                    (*loc, "target"),
-                    marks,
-                    file_name,
-                )
-        elif event.kind in ("start_inducer", "stop_inducer"):
-            if event.target != "inducer":
-                raise _fail(
-                    f"target must be 'inducer', got {event.target!r}",
+                    f"target must be {_FIXED_EVENT_TARGETS[event.kind]!r}, got {event.target!r}",
                     (*loc, "target"),
                     marks,
                     file_name,

@@ -206,6 +206,36 @@ BAD = {
     "custom_tag": ("geometry: !!python/object:os.system {width_um: 1}\n", "", None),
     "top_level_list": ("- a\n- b\n", "top level must be a mapping", None),
     "bad_dims": ("geometry: {dims: 4}\n", "not allowed", "geometry.dims"),
+    "unknown_immune_type": (
+        "immune:\n  types:\n    neutrophill: {speed_um_per_min: 5}\n",
+        "did you mean 'neutrophil'",
+        "immune.types",
+    ),
+    "misspelt_chemotaxis_field": (
+        "immune:\n  types:\n    neutrophil: {chemotaxis_field: cxc18}\n",
+        "unknown field 'cxc18'",
+        "immune.types.neutrophil.chemotaxis_field",
+    ),
+    "unknown_population": (
+        "events:\n  - {day: 1, kind: deplete, target: treg}\n",
+        "did you mean 'tregs'",
+        "events.0.target",
+    ),
+    "inducer_without_dose": (
+        "events:\n  - {day: 0, kind: start_inducer, target: inducer}\n",
+        "dose per application must be > 0",
+        "events.0.amount",
+    ),
+    "half_max_per_signal_mismatch": (
+        "rules:\n  - {cell_type: th0, signals: [il6, tgfb], direction: increases, behaviour: become_th17, saturation: 0.1, half_max: [10, 10, 10]}\n",
+        "one per signal",
+        "rules.0",
+    ),
+    "impossible_transition": (
+        "rules:\n  - {cell_type: neutrophil, signals: [il23], direction: increases, behaviour: become_th17, saturation: 0.1, half_max: 1}\n",
+        "unknown behaviour 'become_th17' for neutrophil",
+        "rules.0.behaviour",
+    ),
 }
 
 

@@ -383,13 +383,18 @@ def form_nets(sim: Simulation) -> None:
     table.remove(due)
 
 
+def _still_alive(table, rows: np.ndarray, behaviour: np.ndarray) -> tuple:
+    """The rows sensed at the start of the step that are still alive, with their behaviours."""
+    if len(rows) == 0:
+        return rows, behaviour
+    alive = table.alive[rows]
+    return rows[alive], behaviour[alive]
+
+
 def fates(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     """NETosis commitment, death, type change, emigration, proliferation (fixed order)."""
     table = sim.state.immune
-    if len(rows) == 0:
-        return
-    alive = table.alive[rows]
-    rows, behaviour = rows[alive], behaviour[alive]
+    rows, behaviour = _still_alive(table, rows, behaviour)
     if len(rows) == 0:
         return
     dt_h = sim.dt_min / 60.0
@@ -620,10 +625,7 @@ def recruit(sim: Simulation) -> None:
 def move(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     """Hops of every living immune cell (speed from ``motility``, bias from ``chemotaxis``)."""
     table = sim.state.immune
-    if len(rows) == 0:
-        return
-    alive = table.alive[rows]
-    rows, behaviour = rows[alive], behaviour[alive]
+    rows, behaviour = _still_alive(table, rows, behaviour)
     if len(rows) == 0:
         return
     speed = np.maximum(behaviour[:, sim.rules.behaviour_index("motility")], 0.0)
