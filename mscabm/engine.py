@@ -338,7 +338,6 @@ class Simulation(mesa.Model):
             signals[:, names.index("inducer")] = np.where(in_tissue, self.inducer_level, 0.0)
         if table is self.state.kc and len(rows):
             contact = immune.contact_signals(self, voxels, None)
-            signals[:, names.index("net_contact")] = contact["net_contact"]
             for contact_name, values in contact.items():
                 signals[:, names.index(contact_name)] = values
         if table is self.state.capillaries and len(rows):
