@@ -247,10 +247,12 @@ def tridiagonal_solve(const double[::1] lower, const double[::1] upper,
 # Layout of the hierarchy (built by mscabm.diffusion, checked by mscabm._kernels): every level
 # keeps all ``nz`` depth rows and coarsens the lateral axes by two; level ``l`` owns columns
 # ``[level_offsets[l], level_offsets[l] + level_cols[l])`` of a row of ``n_total`` columns, so a
-# per-field array is ``(nz, n_total)`` raveled (voxel ``z * n_total + level_offsets[l] + c``).
+# per-set array is ``(nz, n_total)`` raveled (voxel ``z * n_total + level_offsets[l] + c``).
+# Fields with identical coefficients share one coefficient set: field ``f`` reads the arrays of
+# set ``coefficient_set[f]``.
 # ``neighbours_plus[a * n_total + level_offsets[l] + c]`` is the level-local column across the
 # + face of column ``c`` along lateral axis ``a`` (``neighbours_minus`` the - face); the weight
-# of that + face is ``lateral[(f * n_axes + a) * nz * n_total + v]`` (zero at closed borders).
+# of that + face is ``lateral[(s * n_axes + a) * nz * n_total + v]`` (zero at closed borders).
 # ``depth[v]`` is the weight of the face between rows z and z + 1 (zero on the top row).
 # ``colour_columns[colour_ptr[l * (n_colours + 1) + k] : colour_ptr[... + k + 1]]`` lists the
 # level-local columns of colour ``k``: no two lateral neighbours share a colour, so a colour's
@@ -259,10 +261,37 @@ def tridiagonal_solve(const double[::1] lower, const double[::1] upper,
 # includes the lateral face weights). ``aggregate[level_offsets[l] + c]`` is the column of
 # level ``l + 1`` that column ``c`` of level ``l`` belongs to.
 #
+# Line grids (``line`` set by the wrapper after checking the tables): one periodic lateral
+# axis, the 2-D section. Then the tables hold column arithmetic -- neighbours ``c +- 1`` modulo
+# ``level_cols[l]``, aggregate ``c // 2``, colour 0 the even columns, colour 1 the odd ones and
+# colour 2 the last column of an odd level (> 1 column) -- and the kernels compute it instead
+# of loading three int64 tables per voxel. Every sum is formed in the same order as on the
+# general path, so both paths give the same bits.
+#
 # Threading: fields are independent; each field's whole solve runs on one thread in a fixed
-# order, so results do not depend on the thread count. Threads are used only when
-# ``parallel`` is set (the caller sets it above a size threshold: on small problems OpenMP's
-# barriers cost more than the work).
+# order, so results do not depend on the thread count. The PCG scratch is one slot of four
+# ``(nz, n_total)`` arrays per thread (``threadid()``), reused field after field so it stays in
+# cache. Threads are used only when ``parallel`` is set (the caller sets it above a size
+# threshold: on small problems OpenMP's barriers cost more than the work).
+
+from cython.parallel cimport threadid
+
+cdef extern from *:
+    """
+    #if MSCABM_OPENMP
+    #include <omp.h>
+    static int mscabm_fields_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int mscabm_fields_max_threads(void) { return 1; }
+    #endif
+    """
+    int mscabm_fields_max_threads() noexcept nogil
+
+
+def max_threads():
+    """Threads a parallel loop of this module may use now (1 when built without OpenMP)."""
+    return mscabm_fields_max_threads()
+
 
 cdef struct _Grid:
     Py_ssize_t nz
@@ -271,6 +300,7 @@ cdef struct _Grid:
     Py_ssize_t field_size      # nz * n_total
     Py_ssize_t n_levels
     Py_ssize_t n_colours
+    bint line                  # one periodic lateral axis: column arithmetic, tables unread
     const int64_t* level_cols
     const int64_t* level_offsets
     const int64_t* neighbours_plus
@@ -293,11 +323,49 @@ cdef inline double _lateral_sum(const _Grid* g, const double* lateral, const dou
     return total
 
 
+cdef inline double _line_pair(const double* lateral, const double* x, Py_ssize_t row,
+                              Py_ssize_t c, Py_ssize_t plus, Py_ssize_t minus) noexcept nogil:
+    """_lateral_sum of a line grid with the neighbours given (the same sum, the same bits)."""
+    return 0.0 + (lateral[row + c] * x[row + plus] + lateral[row + minus] * x[row + minus])
+
+
+cdef inline double _line_apply_voxel(const double* diag, const double* depth,
+                                     const double* lateral, const double* x, Py_ssize_t row,
+                                     Py_ssize_t rs, Py_ssize_t c, Py_ssize_t plus,
+                                     Py_ssize_t minus, bint below, bint above) noexcept nogil:
+    cdef double value = diag[row + c] * x[row + c] - _line_pair(lateral, x, row, c, plus, minus)
+    if below:
+        value = value - depth[row - rs + c] * x[row - rs + c]
+    if above:
+        value = value - depth[row + c] * x[row + rs + c]
+    return value
+
+
+cdef void _line_apply_row(Py_ssize_t nc, Py_ssize_t rs, Py_ssize_t row, const double* diag,
+                          const double* depth, const double* lateral, const double* x,
+                          double* out, bint below, bint above) noexcept nogil:
+    """out = A x on one row of a line level."""
+    cdef Py_ssize_t c, last = nc - 1
+    if nc == 1:
+        out[row] = _line_apply_voxel(diag, depth, lateral, x, row, rs, 0, 0, 0, below, above)
+        return
+    out[row] = _line_apply_voxel(diag, depth, lateral, x, row, rs, 0, 1, last, below, above)
+    for c in range(1, last):
+        out[row + c] = _line_apply_voxel(diag, depth, lateral, x, row, rs, c, c + 1, c - 1,
+                                         below, above)
+    out[row + last] = _line_apply_voxel(diag, depth, lateral, x, row, rs, last, 0, last - 1,
+                                        below, above)
+
+
 cdef void _level_apply(const _Grid* g, Py_ssize_t level, const double* diag,
                        const double* depth, const double* lateral, const double* x,
                        double* out) noexcept nogil:
     """out = A x on one level (pointers already offset to the level's first column)."""
     cdef Py_ssize_t nc = g.level_cols[level], rs = g.n_total, z, c, row
+    if g.line:
+        for z in range(g.nz):
+            _line_apply_row(nc, rs, z * rs, diag, depth, lateral, x, out, z > 0, z < g.nz - 1)
+        return
     for z in range(g.nz):
         row = z * rs
         for c in range(nc):
@@ -311,14 +379,68 @@ cdef void _level_apply(const _Grid* g, Py_ssize_t level, const double* diag,
                 out[row + c] = out[row + c] - depth[row + c] * x[row + rs + c]
 
 
+cdef inline double _line_sweep_voxel(const double* depth, const double* lateral,
+                                     const double* inv_pivot, const double* b, const double* x,
+                                     Py_ssize_t row, Py_ssize_t rs, Py_ssize_t c,
+                                     Py_ssize_t plus, Py_ssize_t minus, bint below) noexcept nogil:
+    cdef double t = b[row + c] + _line_pair(lateral, x, row, c, plus, minus)
+    if below:
+        t = t + depth[row - rs + c] * x[row - rs + c]
+    return t * inv_pivot[row + c]
+
+
+cdef void _line_sweep_columns(const _Grid* g, Py_ssize_t level, Py_ssize_t first,
+                              Py_ssize_t end, const double* depth, const double* lateral,
+                              const double* inv_pivot, const double* b,
+                              double* x) noexcept nogil:
+    """_line_sweep on a line level for the columns first, first + 2, ... < end."""
+    cdef Py_ssize_t nc = g.level_cols[level], last = nc - 1, rs = g.n_total, z, c, row, stop
+    cdef bint below
+    if first >= end:
+        return
+    stop = end if end < last else last  # columns below `last` have no wrap-around neighbour
+    for z in range(g.nz):
+        row = z * rs
+        below = z > 0
+        c = first
+        if c == 0:
+            x[row] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, 0,
+                                       1 if nc > 1 else 0, last, below)
+            c = 2
+        while c < stop:
+            x[row + c] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, c, c + 1,
+                                           c - 1, below)
+            c = c + 2
+        if c == last and c < end:
+            x[row + c] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, c, 0,
+                                           c - 1, below)
+    for z in range(g.nz - 2, -1, -1):
+        row = z * rs
+        c = first
+        while c < end:
+            x[row + c] = x[row + c] + (depth[row + c] * inv_pivot[row + c]) * x[row + rs + c]
+            c = c + 2
+
+
 cdef void _line_sweep(const _Grid* g, Py_ssize_t level, Py_ssize_t colour,
                       const double* depth, const double* lateral, const double* inv_pivot,
                       const double* b, double* x) noexcept nogil:
     """Solve the depth lines of one colour exactly, lateral neighbours held at their values."""
-    cdef Py_ssize_t rs = g.n_total, z, k, c, row
-    cdef Py_ssize_t first = g.colour_ptr[level * (g.n_colours + 1) + colour]
-    cdef Py_ssize_t last = g.colour_ptr[level * (g.n_colours + 1) + colour + 1]
+    cdef Py_ssize_t rs = g.n_total, z, k, c, row, nc
+    cdef Py_ssize_t first, last
     cdef double t
+    if g.line:
+        nc = g.level_cols[level]
+        if colour == 0:  # even columns; an odd level's last column has colour 2
+            _line_sweep_columns(g, level, 0, nc - 1 if nc % 2 == 1 and nc > 1 else nc,
+                                depth, lateral, inv_pivot, b, x)
+        elif colour == 1:
+            _line_sweep_columns(g, level, 1, nc, depth, lateral, inv_pivot, b, x)
+        elif colour == 2 and nc % 2 == 1 and nc > 1:
+            _line_sweep_columns(g, level, nc - 1, nc, depth, lateral, inv_pivot, b, x)
+        return
+    first = g.colour_ptr[level * (g.n_colours + 1) + colour]
+    last = g.colour_ptr[level * (g.n_colours + 1) + colour + 1]
     if first == last:
         return
     for z in range(g.nz):
@@ -336,17 +458,43 @@ cdef void _line_sweep(const _Grid* g, Py_ssize_t level, Py_ssize_t colour,
             x[row + c] = x[row + c] + (depth[row + c] * inv_pivot[row + c]) * x[row + rs + c]
 
 
+cdef inline double _line_residual_voxel(const double* diag, const double* depth,
+                                        const double* lateral, const double* b, const double* x,
+                                        Py_ssize_t row, Py_ssize_t rs, Py_ssize_t c,
+                                        Py_ssize_t plus, Py_ssize_t minus, bint below,
+                                        bint above) noexcept nogil:
+    cdef double r = b[row + c] - diag[row + c] * x[row + c] + _line_pair(lateral, x, row, c,
+                                                                          plus, minus)
+    if below:
+        r = r + depth[row - rs + c] * x[row - rs + c]
+    if above:
+        r = r + depth[row + c] * x[row + rs + c]
+    return r
+
+
 cdef void _residual_restrict(const _Grid* g, Py_ssize_t level, const double* diag,
                              const double* depth, const double* lateral, const double* b,
                              const double* x, double* coarse_b) noexcept nogil:
     """coarse_b = sum over each aggregate of (b - A x) (pointers offset to their levels)."""
     cdef Py_ssize_t nc = g.level_cols[level], ncc = g.level_cols[level + 1]
-    cdef Py_ssize_t off = g.level_offsets[level], rs = g.n_total, z, c, row
+    cdef Py_ssize_t off = g.level_offsets[level], rs = g.n_total, z, c, row, last = nc - 1
     cdef double r
+    cdef bint below, above
     for z in range(g.nz):
         row = z * rs
         for c in range(ncc):
             coarse_b[row + c] = 0.0
+        if g.line:  # nc > 1: a one-column level is the last one
+            below = z > 0
+            above = z < g.nz - 1
+            coarse_b[row] += _line_residual_voxel(diag, depth, lateral, b, x, row, rs, 0, 1,
+                                                  last, below, above)
+            for c in range(1, last):
+                coarse_b[row + (c >> 1)] += _line_residual_voxel(
+                    diag, depth, lateral, b, x, row, rs, c, c + 1, c - 1, below, above)
+            coarse_b[row + (last >> 1)] += _line_residual_voxel(
+                diag, depth, lateral, b, x, row, rs, last, 0, last - 1, below, above)
+            continue
         for c in range(nc):
             r = b[row + c] - diag[row + c] * x[row + c] + _lateral_sum(g, lateral, x, level,
                                                                        row, c)
@@ -387,8 +535,13 @@ cdef void _vcycle(const _Grid* g, const double* diag, const double* depth,
         nc = g.level_cols[level]
         for z in range(g.nz):
             row = z * rs
-            for c in range(nc):
-                xs[row + off + c] = xs[row + off + c] + xs[row + coff + g.aggregate[off + c]]
+            if g.line:
+                for c in range(nc):
+                    xs[row + off + c] = xs[row + off + c] + xs[row + coff + (c >> 1)]
+            else:
+                for c in range(nc):
+                    xs[row + off + c] = (xs[row + off + c]
+                                         + xs[row + coff + g.aggregate[off + c]])
         for k in range(g.n_colours - 1, -1, -1):
             _line_sweep(g, level, k, depth + off, lateral + off, inv_pivot + off, bs + off,
                         xs + off)
@@ -504,7 +657,7 @@ cdef void _pcg_field(const _Grid* g, const double* diag, const double* depth,
     residual_sq[0] = r_sq
 
 
-cdef _Grid _make_grid(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes,
+cdef _Grid _make_grid(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint line,
                       const int64_t[::1] level_cols, const int64_t[::1] level_offsets,
                       const int64_t[::1] neighbours_plus, const int64_t[::1] neighbours_minus,
                       const int64_t[::1] aggregate, const int64_t[::1] colour_columns,
@@ -516,6 +669,7 @@ cdef _Grid _make_grid(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes,
     g.field_size = nz * n_total
     g.n_levels = level_cols.shape[0]
     g.n_colours = colour_ptr.shape[0] // g.n_levels - 1
+    g.line = line
     g.level_cols = &level_cols[0]
     g.level_offsets = &level_offsets[0]
     g.neighbours_plus = &neighbours_plus[0]
@@ -526,49 +680,60 @@ cdef _Grid _make_grid(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes,
     return g
 
 
-def mg_vcycle(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes,
+def mg_vcycle(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint line,
               const int64_t[::1] level_cols, const int64_t[::1] level_offsets,
               const int64_t[::1] neighbours_plus, const int64_t[::1] neighbours_minus,
               const int64_t[::1] aggregate, const int64_t[::1] colour_columns,
               const int64_t[::1] colour_ptr, const double[::1] diag, const double[::1] depth,
               const double[::1] lateral, const double[::1] inv_pivot,
-              const int64_t[::1] fields, double[::1] xs, double[::1] bs, bint parallel):
+              const int64_t[::1] coefficient_set, const int64_t[::1] fields, double[::1] xs,
+              double[::1] bs, bint parallel):
     """xs (level 0) = V-cycle applied to bs (level 0) for each listed field (bs is clobbered
-    on the coarse levels). Per-field arrays are (nz, n_total) raveled one after another."""
-    cdef _Grid g = _make_grid(nz, n_total, n_axes, level_cols, level_offsets, neighbours_plus,
-                              neighbours_minus, aggregate, colour_columns, colour_ptr)
-    cdef Py_ssize_t i, f, size = g.field_size
+    on the coarse levels). xs and bs are (nz, n_total) per field, raveled one after another;
+    the coefficient arrays (nz, n_total) per set, field f using set coefficient_set[f]."""
+    cdef _Grid g = _make_grid(nz, n_total, n_axes, line, level_cols, level_offsets,
+                              neighbours_plus, neighbours_minus, aggregate, colour_columns,
+                              colour_ptr)
+    cdef Py_ssize_t i, f, s, size = g.field_size
     with nogil:
         for i in prange(fields.shape[0], schedule="dynamic", use_threads_if=parallel):
             f = fields[i]
-            _vcycle(&g, &diag[f * size], &depth[f * size], &lateral[f * n_axes * size],
-                    &inv_pivot[f * size], &xs[f * size], &bs[f * size])
+            s = coefficient_set[f]
+            _vcycle(&g, &diag[s * size], &depth[s * size], &lateral[s * n_axes * size],
+                    &inv_pivot[s * size], &xs[f * size], &bs[f * size])
 
 
-def mg_pcg(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes,
+def mg_pcg(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint line,
            const int64_t[::1] level_cols, const int64_t[::1] level_offsets,
            const int64_t[::1] neighbours_plus, const int64_t[::1] neighbours_minus,
            const int64_t[::1] aggregate, const int64_t[::1] colour_columns,
            const int64_t[::1] colour_ptr, const double[::1] diag, const double[::1] depth,
            const double[::1] lateral, const double[::1] inv_pivot,
-           const uint8_t[::1] decoupled, double[::1] conc, const double[::1] rhs,
-           Py_ssize_t field_voxels, const int64_t[::1] fields, double[::1] xs, double[::1] bs,
-           double[::1] p, double[::1] ap, double rtol, Py_ssize_t max_iterations,
-           int64_t[::1] iterations, int64_t[::1] status, double[::1] residual_sq,
-           double[::1] rhs_sq, bint parallel):
+           const int64_t[::1] coefficient_set, const uint8_t[::1] decoupled,
+           double[::1] conc, const double[::1] rhs, Py_ssize_t field_voxels,
+           const int64_t[::1] fields, double[::1] workspace, double rtol,
+           Py_ssize_t max_iterations, int64_t[::1] iterations, int64_t[::1] status,
+           double[::1] residual_sq, double[::1] rhs_sq, bint parallel):
     """Solve A x = rhs for each listed field by multigrid-preconditioned CG (see _pcg_field).
 
     ``conc``/``rhs`` are (n_fields, field_voxels) raveled with row stride level_cols[0]; only
-    their first nz rows are iterated (``rhs_sq`` sums all ``field_voxels``).
+    their first nz rows are iterated (``rhs_sq`` sums all ``field_voxels``). Coefficients and
+    ``decoupled`` are per set (field f uses set coefficient_set[f]). ``workspace`` holds one
+    slot of 4 x nz x n_total per thread that may run (slot = thread number).
     """
-    cdef _Grid g = _make_grid(nz, n_total, n_axes, level_cols, level_offsets, neighbours_plus,
-                              neighbours_minus, aggregate, colour_columns, colour_ptr)
-    cdef Py_ssize_t i, f, size = g.field_size, small = nz * level_cols[0]
+    cdef _Grid g = _make_grid(nz, n_total, n_axes, line, level_cols, level_offsets,
+                              neighbours_plus, neighbours_minus, aggregate, colour_columns,
+                              colour_ptr)
+    cdef Py_ssize_t i, f, s, slot, size = g.field_size, small = nz * level_cols[0]
+    cdef double* work
     with nogil:
         for i in prange(fields.shape[0], schedule="dynamic", use_threads_if=parallel):
             f = fields[i]
-            _pcg_field(&g, &diag[f * size], &depth[f * size], &lateral[f * n_axes * size],
-                       &inv_pivot[f * size], &decoupled[f * small], &conc[f * field_voxels],
-                       &rhs[f * field_voxels], field_voxels, &xs[f * size], &bs[f * size],
-                       &p[f * size], &ap[f * size], rtol, max_iterations, &iterations[f],
+            s = coefficient_set[f]
+            slot = threadid()
+            work = &workspace[slot * 4 * size]
+            _pcg_field(&g, &diag[s * size], &depth[s * size], &lateral[s * n_axes * size],
+                       &inv_pivot[s * size], &decoupled[s * small], &conc[f * field_voxels],
+                       &rhs[f * field_voxels], field_voxels, work, work + size,
+                       work + 2 * size, work + 3 * size, rtol, max_iterations, &iterations[f],
                        &status[f], &residual_sq[f], &rhs_sq[f])

@@ -1035,13 +1035,15 @@ class FieldMultigrid(NamedTuple):
         Level-local columns sorted by colour; no two lateral neighbours share a colour.
     colour_ptr : ndarray, int64, shape (n_levels, n_colours + 1)
         Colour ``k`` of level ``l`` is ``colour_columns[colour_ptr[l, k]:colour_ptr[l, k+1]]``.
-    diag, depth, inv_pivot : ndarray, float64, shape (n_fields, nz, n_total)
-        Operator diagonal, weight of the face between rows z and z + 1, and inverse Thomas
-        pivots of every column's depth system.
-    lateral : ndarray, float64, shape (n_fields, n_axes, nz, n_total)
-        Weight of each column's + face along each lateral axis.
-    decoupled : ndarray, uint8, shape (n_fields, nz, level_cols[0])
+    diag, depth, inv_pivot : ndarray, float64, shape (n_sets, nz, n_total)
+        Per coefficient set: operator diagonal, weight of the face between rows z and z + 1,
+        and inverse Thomas pivots of every column's depth system.
+    lateral : ndarray, float64, shape (n_sets, n_axes, nz, n_total)
+        Per coefficient set, the weight of each column's + face along each lateral axis.
+    decoupled : ndarray, uint8, shape (n_sets, nz, level_cols[0])
         Level-0 voxels without any face (closed): solved exactly, never iterated.
+    coefficient_set : ndarray, int64, shape (n_fields,)
+        The coefficient set of each field (fields with identical coefficients share one).
     """
 
     nz: int
@@ -1057,12 +1059,15 @@ class FieldMultigrid(NamedTuple):
     lateral: np.ndarray
     inv_pivot: np.ndarray
     decoupled: np.ndarray
+    coefficient_set: np.ndarray
 
 
-def _fields_check_multigrid(mg: FieldMultigrid) -> tuple[int, int, int, int]:
+def _fields_check_multigrid(mg: FieldMultigrid) -> tuple[int, int, int, int, bool]:
     """Check every table of ``mg`` so that no kernel index leaves its array.
 
-    Returns ``(n_fields, nz, n_total, n_axes)``.
+    Returns ``(n_fields, nz, n_total, n_axes, line)``; ``line`` says that the tables describe
+    one periodic lateral axis (see :func:`_fields_is_line`), which the kernels then compute
+    instead of reading.
     """
     if not isinstance(mg, FieldMultigrid):
         raise ValueError("mg must be a FieldMultigrid")
@@ -1078,13 +1083,17 @@ def _fields_check_multigrid(mg: FieldMultigrid) -> tuple[int, int, int, int]:
     colours = _fields_array("colour_columns", mg.colour_columns, (n_total,), np.int64)
     ptr = _fields_array("colour_ptr", mg.colour_ptr, (cols.size, None), np.int64)
     diag = _fields_array("diag", mg.diag, (None, nz, n_total))
-    n_fields = diag.shape[0]
+    n_sets = diag.shape[0]
     for name in ("depth", "inv_pivot"):
-        _fields_array(name, getattr(mg, name), (n_fields, nz, n_total))
-    _fields_array("lateral", mg.lateral, (n_fields, n_axes, nz, n_total))
+        _fields_array(name, getattr(mg, name), (n_sets, nz, n_total))
+    _fields_array("lateral", mg.lateral, (n_sets, n_axes, nz, n_total))
     if cols.size == 0 or n_axes == 0 or ptr.shape[1] < 2:
         raise ValueError("mg needs at least one level, one lateral axis and one colour")
-    _fields_array("decoupled", mg.decoupled, (n_fields, nz, int(cols[0])), np.uint8)
+    _fields_array("decoupled", mg.decoupled, (n_sets, nz, int(cols[0])), np.uint8)
+    sets = _fields_array("coefficient_set", mg.coefficient_set, (None,), np.int64)
+    n_fields = sets.size
+    if n_fields == 0 or sets.min() < 0 or sets.max() >= n_sets:
+        raise ValueError(f"mg.coefficient_set must list one of the {n_sets} sets per field")
     ends = offsets + cols
     if cols.min() < 1 or offsets[0] != 0 or np.any(offsets[1:] != ends[:-1]) or ends[-1] > n_total:
         raise ValueError("mg levels must be non-empty and laid out one after another")
@@ -1109,7 +1118,51 @@ def _fields_check_multigrid(mg: FieldMultigrid) -> tuple[int, int, int, int]:
     listed = colours[:used]
     if np.any(listed < 0) or np.any(listed >= cols[level_of]):
         raise ValueError("colour_columns points outside its level")
-    return n_fields, nz, n_total, n_axes
+    line = _fields_is_line(cols, plus, minus, aggregate, colours, ptr)
+    return n_fields, nz, n_total, n_axes, line
+
+
+def _fields_is_line(
+    cols: np.ndarray,
+    plus: np.ndarray,
+    minus: np.ndarray,
+    aggregate: np.ndarray,
+    colours: np.ndarray,
+    ptr: np.ndarray,
+) -> bool:
+    """Whether the tables are those of one periodic lateral axis (the 2-D section).
+
+    That is: each level halves the last (rounding up), neighbours ``c ± 1`` modulo the level's
+    columns, aggregate ``c // 2``, and three colours: even columns, odd columns, and the last
+    column of an odd level with more than one column.
+    """
+    if plus.shape[0] != 1 or ptr.shape[1] != 4:
+        return False
+    counts = cols.tolist()
+    if any(counts[i + 1] != (counts[i] + 1) // 2 for i in range(len(counts) - 1)):
+        return False
+    offsets = np.concatenate(([0], np.cumsum(cols)[:-1]))
+    for level, (first, n) in enumerate(zip(offsets.tolist(), counts, strict=True)):
+        local = np.arange(n)
+        span = slice(first, first + n)
+        if not (
+            np.array_equal(plus[0, span], (local + 1) % n)
+            and np.array_equal(minus[0, span], (local - 1) % n)
+        ):
+            return False
+        if level + 1 < len(counts) and not np.array_equal(aggregate[span], local // 2):
+            return False
+        wrap = n % 2 == 1 and n > 1
+        expected = [
+            local[(local % 2 == 0) & ~(wrap & (local == n - 1))],
+            local[local % 2 == 1],
+            local[wrap & (local == n - 1)],
+        ]
+        for colour, columns in enumerate(expected):
+            listed = colours[ptr[level, colour] : ptr[level, colour + 1]]
+            if not np.array_equal(np.sort(listed), columns):
+                return False
+    return True
 
 
 def _fields_mg_tables(mg: FieldMultigrid) -> tuple:
@@ -1120,8 +1173,30 @@ def _fields_mg_tables(mg: FieldMultigrid) -> tuple:
     )  # fmt: skip
 
 
-def _fields_selected(active: np.ndarray | None, n_fields: int) -> np.ndarray:
-    return np.flatnonzero(_fields_active(active, n_fields)).astype(np.int64)
+def _fields_selected(active: np.ndarray | None, sets: np.ndarray) -> np.ndarray:
+    """Active fields, those of one coefficient set one after another.
+
+    Their solves then share the set's arrays in cache; fields are independent, so the order
+    does not change any result.
+    """
+    fields = np.flatnonzero(_fields_active(active, sets.size))
+    return fields[np.argsort(sets[fields], kind="stable")].astype(np.int64)
+
+
+def field_mg_workspace_shape(mg: FieldMultigrid) -> tuple[int, int, int, int]:
+    """Shape of the scratch :func:`field_mg_pcg` needs: one slot per thread that may run.
+
+    Parameters
+    ----------
+    mg : FieldMultigrid
+        The hierarchy.
+
+    Returns
+    -------
+    tuple of int
+        ``(n_threads, 4, nz, n_total)``, ``n_threads`` being OpenMP's current maximum.
+    """
+    return (max(1, int(_fields_ext.max_threads())), 4, int(mg.nz), int(mg.neighbours_plus.shape[1]))
 
 
 def field_mg_vcycle(
@@ -1148,17 +1223,18 @@ def field_mg_vcycle(
     ndarray, float64, shape (n_fields, nz, level_cols[0])
         ``M^-1 residual``.
     """
-    n_fields, nz, n_total, n_axes = _fields_check_multigrid(mg)
+    n_fields, nz, n_total, n_axes, line = _fields_check_multigrid(mg)
     n_cols = int(mg.level_cols[0])
     residual = _fields_array("residual", residual, (n_fields, nz, n_cols))
-    fields = _fields_selected(active, n_fields)
+    fields = _fields_selected(active, mg.coefficient_set)
     xs = np.zeros((n_fields, nz, n_total))
     bs = np.zeros((n_fields, nz, n_total))
     bs[:, :, :n_cols] = residual
     parallel = fields.size > 1 and fields.size * nz * n_total >= FIELDS_PARALLEL_MIN_WORK
     _fields_ext.mg_vcycle(
-        nz, n_total, n_axes, *_fields_mg_tables(mg), fields, xs.ravel(), bs.ravel(), parallel
-    )
+        nz, n_total, n_axes, line, *_fields_mg_tables(mg), mg.coefficient_set, fields,
+        xs.ravel(), bs.ravel(), parallel,
+    )  # fmt: skip
     return np.ascontiguousarray(xs[:, :, :n_cols])
 
 
@@ -1194,8 +1270,9 @@ def field_mg_pcg(
         Iterations allowed per field.
     active : ndarray, uint8, shape (n_fields,), optional
         Fields to solve (others are untouched and report zeros).
-    workspace : ndarray, float64, shape (4, n_fields, nz, n_total), optional
-        Scratch reused between calls (allocated when omitted).
+    workspace : ndarray, float64, optional
+        Scratch reused between calls, shaped :func:`field_mg_workspace_shape` (one slot per
+        thread; allocated when omitted).
 
     Returns
     -------
@@ -1205,7 +1282,7 @@ def field_mg_pcg(
     residual_sq, rhs_sq : ndarray, float64, shape (n_fields,)
         Final ``||rhs - A x||²`` and ``||rhs||²``.
     """
-    n_fields, nz, n_total, n_axes = _fields_check_multigrid(mg)
+    n_fields, nz, n_total, n_axes, line = _fields_check_multigrid(mg)
     n_cols = int(mg.level_cols[0])
     conc = _fields_array("conc", conc, (n_fields, None, n_cols))
     _fields_writeable("conc", conc)
@@ -1220,22 +1297,25 @@ def field_mg_pcg(
         raise ValueError(f"max_iterations must be an integer, got {max_iterations!r}")
     if max_iterations < 1:
         raise ValueError(f"max_iterations must be positive, got {max_iterations}")
+    slots = field_mg_workspace_shape(mg)
     if workspace is None:
-        workspace = np.zeros((4, n_fields, nz, n_total))
+        workspace = np.zeros(slots)
     else:
-        workspace = _fields_array("workspace", workspace, (4, n_fields, nz, n_total))
+        workspace = _fields_array("workspace", workspace, (None, 4, nz, n_total))
         _fields_writeable("workspace", workspace)
-    fields = _fields_selected(active, n_fields)
+        if workspace.shape[0] < slots[0]:
+            raise ValueError(f"workspace needs {slots[0]} thread slots, got {workspace.shape[0]}")
+    fields = _fields_selected(active, mg.coefficient_set)
     iterations = np.zeros(n_fields, dtype=np.int64)
     status = np.zeros(n_fields, dtype=np.int64)
     residual_sq = np.zeros(n_fields)
     rhs_sq = np.zeros(n_fields)
     parallel = fields.size > 1 and fields.size * nz * n_total >= FIELDS_PARALLEL_MIN_WORK
-    work = workspace.reshape(4, -1)
     _fields_ext.mg_pcg(
-        nz, n_total, n_axes, *_fields_mg_tables(mg), mg.decoupled.ravel(), conc.ravel(),
-        rhs.ravel(), nz_all * n_cols, fields, work[0], work[1], work[2], work[3], rtol,
-        int(max_iterations), iterations, status, residual_sq, rhs_sq, parallel,
+        nz, n_total, n_axes, line, *_fields_mg_tables(mg), mg.coefficient_set,
+        mg.decoupled.ravel(), conc.ravel(), rhs.ravel(), nz_all * n_cols, fields,
+        workspace.ravel(), rtol, int(max_iterations), iterations, status, residual_sq, rhs_sq,
+        parallel,
     )  # fmt: skip
     return iterations, status, residual_sq, rhs_sq
 

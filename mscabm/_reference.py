@@ -343,10 +343,11 @@ if TYPE_CHECKING:
 def _mg_level(mg: FieldMultigrid, field: int, level: int) -> dict:
     first = int(mg.level_offsets[level])
     cols = slice(first, first + int(mg.level_cols[level]))
+    coefficients = int(mg.coefficient_set[field])
     return {
-        "diag": mg.diag[field][:, cols],
-        "depth": mg.depth[field][:, cols],
-        "lateral": mg.lateral[field][:, :, cols],
+        "diag": mg.diag[coefficients][:, cols],
+        "depth": mg.depth[coefficients][:, cols],
+        "lateral": mg.lateral[coefficients][:, :, cols],
         "plus": mg.neighbours_plus[:, cols],
         "minus": mg.neighbours_minus[:, cols],
         "aggregate": mg.aggregate[cols],
@@ -454,7 +455,7 @@ def field_mg_pcg(
         if rhs_sq[field] == 0.0:
             conc[field, :nz] = 0.0
             continue
-        decoupled = mg.decoupled[field] != 0
+        decoupled = mg.decoupled[mg.coefficient_set[field]] != 0
         x = np.where(decoupled, b / level["diag"], conc[field, :nz])
         r = np.where(decoupled, 0.0, b - _mg_apply(level, x))
         tol_sq = rtol**2 * rhs_sq[field]

@@ -316,7 +316,11 @@ class FieldSolver:
         return self._tables
 
     def _setup_general(self, diffusion: np.ndarray, decay: np.ndarray) -> None:
-        """Build the multigrid hierarchy of the general solver (see the module docstring)."""
+        """Build the multigrid hierarchy of the general solver (see the module docstring).
+
+        One hierarchy per distinct coefficient set: fields whose open rows have identical
+        diffusion and loss arrays (compared exactly) and the same bottom condition share it.
+        """
         n_fields, nz = self.n_fields, self.shape[0]
         scale = self._weight_scale
         tables = self._multigrid_tables()
@@ -327,7 +331,14 @@ class FieldSolver:
         rows = int(open_rows[-1]) + 1 if open_rows.size else 1
         self._rows = rows  # rows at and above `rows` are closed in every field
         self._above_inverse = 1.0 / (1.0 + self.dt_min * decay[:, rows:])
-        d = diffusion[:, :rows]
+        self._bottom_weight_voxels = np.where(
+            self._bottom_fixed[:, *([None] * (self._ndim - 1))], scale * diffusion[:, 0], 0.0
+        )
+        coefficient_set, representatives = _coefficient_sets(
+            diffusion[:, :rows], decay[:, :rows], self._bottom_fixed
+        )
+        n_sets = representatives.size
+        d = diffusion[representatives, :rows]
 
         depth = np.zeros_like(d)
         depth[:, :-1] = scale * _harmonic_face(d[:, :-1], d[:, 1:])
@@ -342,16 +353,13 @@ class FieldSolver:
                 border[2 + axis] = n - 1
                 weight[tuple(border)] = 0.0
             laterals.append(weight)
-        base = 1.0 + self.dt_min * decay[:, :rows]
-        self._bottom_weight_voxels = np.where(
-            self._bottom_fixed[:, *([None] * (self._ndim - 1))], scale * diffusion[:, 0], 0.0
-        )
-        base[:, 0] += self._bottom_weight_voxels
+        base = 1.0 + self.dt_min * decay[representatives, :rows]
+        base[:, 0] += self._bottom_weight_voxels[representatives]
         open_voxels = d > 0.0
 
-        diag = np.empty((n_fields, rows, n_total))
-        depth_all = np.empty((n_fields, rows, n_total))
-        lateral_all = np.empty((n_fields, n_axes, rows, n_total))
+        diag = np.empty((n_sets, rows, n_total))
+        depth_all = np.empty((n_sets, rows, n_total))
+        lateral_all = np.empty((n_sets, n_axes, rows, n_total))
         shape = self._lateral_shape
         for index, count in enumerate(level_cols.tolist()):
             cols = slice(int(level_offsets[index]), int(level_offsets[index]) + count)
@@ -359,11 +367,11 @@ class FieldSolver:
                 shape, base, depth, laterals, open_voxels = _coarsen(
                     shape, base, depth, laterals, open_voxels
                 )
-            flat_depth = depth.reshape(n_fields, rows, count)
-            total = base.reshape(n_fields, rows, count) + flat_depth
+            flat_depth = depth.reshape(n_sets, rows, count)
+            total = base.reshape(n_sets, rows, count) + flat_depth
             total[:, 1:] += flat_depth[:, :-1]
             for axis in range(n_axes):
-                face = laterals[axis].reshape(n_fields, rows, count)
+                face = laterals[axis].reshape(n_sets, rows, count)
                 total += face
                 total += face[:, :, minus[axis, cols]]
                 lateral_all[:, axis, :, cols] = face
@@ -389,10 +397,8 @@ class FieldSolver:
             lateral=lateral_all,
             inv_pivot=1.0 / pivot,
             decoupled=(~faces).astype(np.uint8),
+            coefficient_set=coefficient_set,
         )
-        workspace_shape = (4, n_fields, rows, n_total)
-        if self._work.get("mg") is None or self._work["mg"].shape != workspace_shape:
-            self._work = {"mg": np.zeros(workspace_shape)}
 
     # ----------------------------------------------------------------------------- stepping
     def step(
@@ -479,7 +485,7 @@ class FieldSolver:
             self.rtol,
             self.max_iterations,
             selected.astype(np.uint8),
-            self._work["mg"],
+            self._mg_workspace(),
         )
         self.last_iterations = iterations
         if np.any(status == 2):
@@ -495,6 +501,14 @@ class FieldSolver:
                 f"for field(s) {worst.tolist()}: relative residual "
                 f"{np.array2string(ratio, precision=2)} > rtol {self.rtol:g}"
             )
+
+    def _mg_workspace(self) -> np.ndarray:
+        """PCG scratch, one slot per thread, kept between steps (no page faults per step)."""
+        shape = _kernels.field_mg_workspace_shape(self._multigrid)
+        work = self._work.get("mg")
+        if work is None or work.shape != shape:
+            work = self._work["mg"] = np.zeros(shape)
+        return work
 
     def _forward(self, values: np.ndarray) -> np.ndarray:
         if self.lateral_bc == "no_flux":
@@ -528,6 +542,31 @@ class FieldSolver:
             factors = tuple(np.ascontiguousarray(f[index]) for f in factors)
         _kernels.tridiagonal_solve(*factors, lanes)
         return self._inverse(modes)
+
+
+def _coefficient_sets(
+    diffusion: np.ndarray, decay: np.ndarray, bottom_fixed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group fields with identical coefficients (compared exactly) and bottom condition.
+
+    Returns ``(coefficient_set, representatives)``: the set of each field (int64, sets
+    numbered in order of first appearance) and the first field of each set.
+    """
+    coefficient_set = np.empty(diffusion.shape[0], dtype=np.int64)
+    representatives: list[int] = []
+    for field in range(diffusion.shape[0]):
+        for index, other in enumerate(representatives):
+            if (
+                bottom_fixed[field] == bottom_fixed[other]
+                and np.array_equal(diffusion[field], diffusion[other])
+                and np.array_equal(decay[field], decay[other])
+            ):
+                coefficient_set[field] = index
+                break
+        else:
+            coefficient_set[field] = len(representatives)
+            representatives.append(field)
+    return coefficient_set, np.array(representatives, dtype=np.int64)
 
 
 def _pair_sum(values: np.ndarray, axis: int) -> np.ndarray:

@@ -274,17 +274,18 @@ def test_mg_kernels_match_twins(shape, lateral_bc):
 def dense_level0(mg, field):
     """Dense matrix of the level-0 operator of one field, from the hierarchy arrays."""
     nz, n_cols = mg.nz, int(mg.level_cols[0])
+    coefficients = int(mg.coefficient_set[field])
     n = nz * n_cols
     matrix = np.zeros((n, n))
     index = np.arange(n).reshape(nz, n_cols)
-    matrix[index.ravel(), index.ravel()] = mg.diag[field, :, :n_cols].ravel()
+    matrix[index.ravel(), index.ravel()] = mg.diag[coefficients, :, :n_cols].ravel()
     for z in range(nz - 1):
-        w = mg.depth[field, z, :n_cols]
+        w = mg.depth[coefficients, z, :n_cols]
         matrix[index[z], index[z + 1]] -= w
         matrix[index[z + 1], index[z]] -= w
     for axis in range(mg.neighbours_plus.shape[0]):
         plus = mg.neighbours_plus[axis, :n_cols]
-        w = mg.lateral[field, axis, :, :n_cols]
+        w = mg.lateral[coefficients, axis, :, :n_cols]
         for z in range(nz):
             np.add.at(matrix, (index[z], index[z, plus]), -w[z])
             np.add.at(matrix, (index[z, plus], index[z]), -w[z])
@@ -355,3 +356,96 @@ def test_mg_wrappers_reject_bad_inputs():
         _kernels.field_mg_pcg(mg, residual.copy(), residual, 0.0, 5)
     with pytest.raises(ValueError, match="max_iterations"):
         _kernels.field_mg_pcg(mg, residual.copy(), residual, 1e-6, 0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "lateral_bc", "line"),
+    [((12, 9), "periodic", True), ((7, 16), "periodic", True), ((6, 1), "periodic", True),
+     ((10, 8), "no_flux", False), ((8, 5, 6), "periodic", False)],
+)  # fmt: skip
+def test_mg_line_kernels_give_the_general_path_bits(monkeypatch, shape, lateral_bc, line):
+    """One periodic lateral axis is computed from column arithmetic (no tables): the same
+    sums in the same order as the general table-driven path, so the same bits."""
+    mg = skin_hierarchy(shape, lateral_bc, n_fields=3)
+    assert _kernels._fields_check_multigrid(mg)[4] is line
+    rng = np.random.default_rng(4)
+    n_cols = int(mg.level_cols[0])
+    residual = rng.normal(size=(3, mg.nz, n_cols)) * (mg.decoupled == 0)
+    rhs = rng.uniform(0, 1, (3, mg.nz + 1, n_cols))
+    start = rng.uniform(0, 1, (3, mg.nz + 1, n_cols))
+
+    def run():
+        conc = start.copy()
+        result = _kernels.field_mg_pcg(mg, conc, rhs, 1e-300, 4)
+        return _kernels.field_mg_vcycle(mg, residual), conc, result
+
+    fast = run()
+    monkeypatch.setattr(_kernels, "_fields_is_line", lambda *tables: False)
+    general = run()
+    assert np.array_equal(fast[0], general[0]) and np.array_equal(fast[1], general[1])
+    for got, want in zip(fast[2], general[2], strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_mg_line_detection_rejects_other_tables():
+    mg = skin_hierarchy((12, 9), "periodic", n_fields=1)
+    assert _kernels._fields_check_multigrid(mg)[4]
+    swapped = mg.colour_columns.copy()
+    swapped[[0, 5]] = swapped[[5, 0]]  # an odd column among the even ones
+    assert not _kernels._fields_check_multigrid(mg._replace(colour_columns=swapped))[4]
+    shifted = mg.neighbours_plus.copy()
+    shifted[0, :9] = (np.arange(9) + 2) % 9
+    assert not _kernels._fields_check_multigrid(mg._replace(neighbours_plus=shifted))[4]
+
+
+def test_fields_with_identical_coefficients_share_one_set():
+    """Fields with equal coefficients and bottom condition share a set; results are those of
+    a hierarchy with one set per field, bit for bit."""
+    shape, n_fields = (14, 20), 5
+    rng = np.random.default_rng(8)
+    nz = shape[0]
+    surface = rng.integers(8, nz - 2, size=shape[1:])
+    z = np.arange(nz)[:, None]
+    base_d = np.where(z > surface, 0.0, np.where(z > surface - 2, 30.0, 3000.0))
+    base_k = np.where(z > surface, 0.0, 0.02) + np.where(rng.random(shape) < 0.1, 0.4, 0.0)
+    diffusion = np.stack([base_d, 2 * base_d, base_d, base_d, base_d])
+    decay = np.stack([base_k, base_k, base_k, 2 * base_k, base_k])
+    bottom = ["no_flux", "no_flux", "no_flux", "no_flux", "fixed"]
+    shared = FieldSolver(shape, 10.0, 6.0, n_fields, bottom_bc=bottom, bottom_value=[0, 0, 0, 0, 2],
+                         rtol=1e-8)  # fmt: skip
+    shared.set_coefficients(diffusion, decay)
+    assert shared._multigrid.coefficient_set.tolist() == [0, 1, 0, 2, 3]
+    assert shared._multigrid.diag.shape[0] == 4
+
+    # one set per field: make every field's coefficients distinct in a bit nobody uses
+    separate = FieldSolver(shape, 10.0, 6.0, n_fields, bottom_bc=bottom,
+                           bottom_value=[0, 0, 0, 0, 2], rtol=1e-8)  # fmt: skip
+    separate.set_coefficients(diffusion, decay)
+    mg = separate._multigrid
+    sets = mg.coefficient_set
+    separate._multigrid = mg._replace(
+        diag=mg.diag[sets], depth=mg.depth[sets], lateral=mg.lateral[sets],
+        inv_pivot=mg.inv_pivot[sets], decoupled=mg.decoupled[sets],
+        coefficient_set=np.arange(n_fields, dtype=np.int64),
+    )  # fmt: skip
+    start = rng.uniform(0, 1, (n_fields, *shape))
+    source = rng.uniform(0, 1, (n_fields, *shape)) * (diffusion > 0)
+    a, b = start.copy(), start.copy()
+    shared.step(a, source)
+    separate.step(b, source)
+    assert np.array_equal(a, b)
+    assert np.array_equal(shared.last_iterations, separate.last_iterations)
+    assert np.all(shared.last_iterations > 0)
+
+
+def test_mg_workspace_has_one_slot_per_thread():
+    mg = skin_hierarchy((8, 6), "periodic", n_fields=2)
+    shape = _kernels.field_mg_workspace_shape(mg)
+    assert shape[1:] == (4, mg.nz, mg.neighbours_plus.shape[1]) and shape[0] >= 1
+    conc = np.ones((2, mg.nz, 6))
+    with pytest.raises(ValueError, match="workspace"):
+        _kernels.field_mg_pcg(mg, conc, conc.copy(), 1e-6, 5,
+                              workspace=np.zeros((1, 4, mg.nz + 1, shape[3])))  # fmt: skip
+    bad = mg._replace(coefficient_set=np.array([0, 5], dtype=np.int64))
+    with pytest.raises(ValueError, match="coefficient_set"):
+        _kernels.field_mg_vcycle(bad, conc)
