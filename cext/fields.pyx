@@ -389,31 +389,58 @@ cdef inline double _line_sweep_voxel(const double* depth, const double* lateral,
     return t * inv_pivot[row + c]
 
 
+cdef inline void _line_forward_row(Py_ssize_t nc, Py_ssize_t rs, Py_ssize_t row,
+                                   Py_ssize_t first, Py_ssize_t end, const double* depth,
+                                   const double* lateral, const double* inv_pivot,
+                                   const double* b, double* x, bint below,
+                                   bint from_zero) noexcept nogil:
+    """Forward elimination of one row of the line sweep over columns first, first + 2, ...
+
+    With ``from_zero`` the lateral neighbours are known to hold zero (the first colour of a
+    V-cycle level) and are not read: ``b + 0.0`` is ``b``, so the bits are the same.
+    """
+    cdef Py_ssize_t c = first, last = nc - 1
+    cdef Py_ssize_t stop = end if end < last else last  # below `last`: no wrap-around
+    cdef double t
+    if from_zero:
+        while c < end:
+            t = b[row + c]
+            if below:
+                t = t + depth[row - rs + c] * x[row - rs + c]
+            x[row + c] = t * inv_pivot[row + c]
+            c = c + 2
+        return
+    if c == 0:
+        x[row] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, 0,
+                                   1 if nc > 1 else 0, last, below)
+        c = 2
+    while c < stop:
+        x[row + c] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, c, c + 1,
+                                       c - 1, below)
+        c = c + 2
+    if c == last and c < end:
+        x[row + c] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, c, 0, c - 1,
+                                       below)
+
+
 cdef void _line_sweep_columns(const _Grid* g, Py_ssize_t level, Py_ssize_t first,
                               Py_ssize_t end, const double* depth, const double* lateral,
-                              const double* inv_pivot, const double* b,
-                              double* x) noexcept nogil:
+                              const double* inv_pivot, const double* b, double* x,
+                              bint from_zero) noexcept nogil:
     """_line_sweep on a line level for the columns first, first + 2, ... < end."""
-    cdef Py_ssize_t nc = g.level_cols[level], last = nc - 1, rs = g.n_total, z, c, row, stop
-    cdef bint below
+    cdef Py_ssize_t nc = g.level_cols[level], rs = g.n_total, z, c, row
     if first >= end:
         return
-    stop = end if end < last else last  # columns below `last` have no wrap-around neighbour
-    for z in range(g.nz):
-        row = z * rs
-        below = z > 0
-        c = first
-        if c == 0:
-            x[row] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, 0,
-                                       1 if nc > 1 else 0, last, below)
-            c = 2
-        while c < stop:
-            x[row + c] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, c, c + 1,
-                                           c - 1, below)
-            c = c + 2
-        if c == last and c < end:
-            x[row + c] = _line_sweep_voxel(depth, lateral, inv_pivot, b, x, row, rs, c, 0,
-                                           c - 1, below)
+    if from_zero:
+        _line_forward_row(nc, rs, 0, first, end, depth, lateral, inv_pivot, b, x, False, True)
+        for z in range(1, g.nz):
+            _line_forward_row(nc, rs, z * rs, first, end, depth, lateral, inv_pivot, b, x,
+                              True, True)
+    else:
+        _line_forward_row(nc, rs, 0, first, end, depth, lateral, inv_pivot, b, x, False, False)
+        for z in range(1, g.nz):
+            _line_forward_row(nc, rs, z * rs, first, end, depth, lateral, inv_pivot, b, x,
+                              True, False)
     for z in range(g.nz - 2, -1, -1):
         row = z * rs
         c = first
@@ -424,8 +451,11 @@ cdef void _line_sweep_columns(const _Grid* g, Py_ssize_t level, Py_ssize_t first
 
 cdef void _line_sweep(const _Grid* g, Py_ssize_t level, Py_ssize_t colour,
                       const double* depth, const double* lateral, const double* inv_pivot,
-                      const double* b, double* x) noexcept nogil:
-    """Solve the depth lines of one colour exactly, lateral neighbours held at their values."""
+                      const double* b, double* x, bint from_zero=False) noexcept nogil:
+    """Solve the depth lines of one colour exactly, lateral neighbours held at their values.
+
+    ``from_zero`` (line grids only): every lateral neighbour of the colour holds zero.
+    """
     cdef Py_ssize_t rs = g.n_total, z, k, c, row, nc
     cdef Py_ssize_t first, last
     cdef double t
@@ -433,11 +463,12 @@ cdef void _line_sweep(const _Grid* g, Py_ssize_t level, Py_ssize_t colour,
         nc = g.level_cols[level]
         if colour == 0:  # even columns; an odd level's last column has colour 2
             _line_sweep_columns(g, level, 0, nc - 1 if nc % 2 == 1 and nc > 1 else nc,
-                                depth, lateral, inv_pivot, b, x)
+                                depth, lateral, inv_pivot, b, x, from_zero)
         elif colour == 1:
-            _line_sweep_columns(g, level, 1, nc, depth, lateral, inv_pivot, b, x)
+            _line_sweep_columns(g, level, 1, nc, depth, lateral, inv_pivot, b, x, from_zero)
         elif colour == 2 and nc % 2 == 1 and nc > 1:
-            _line_sweep_columns(g, level, nc - 1, nc, depth, lateral, inv_pivot, b, x)
+            _line_sweep_columns(g, level, nc - 1, nc, depth, lateral, inv_pivot, b, x,
+                                from_zero)
         return
     first = g.colour_ptr[level * (g.n_colours + 1) + colour]
     last = g.colour_ptr[level * (g.n_colours + 1) + colour + 1]
@@ -472,29 +503,60 @@ cdef inline double _line_residual_voxel(const double* diag, const double* depth,
     return r
 
 
+cdef inline void _line_restrict_row(Py_ssize_t nc, Py_ssize_t rs, Py_ssize_t row,
+                                    const double* diag, const double* depth,
+                                    const double* lateral, const double* b, const double* x,
+                                    double* coarse_b, bint below, bint above) noexcept nogil:
+    """coarse_b = pair sums of (b - A x) on one row of a line level (nc > 1 columns).
+
+    Each coarse value is formed as ``(0.0 + r[2j]) + r[2j + 1]``, the order of the general
+    path's accumulation into a zeroed row.
+    """
+    cdef Py_ssize_t j = 1, last = nc - 1
+    coarse_b[row] = ((0.0 + _line_residual_voxel(diag, depth, lateral, b, x, row, rs, 0, 1,
+                                                   last, below, above))
+                     + _line_residual_voxel(diag, depth, lateral, b, x, row, rs, 1,
+                                            0 if nc == 2 else 2, 0, below, above))
+    while 2 * j + 1 < last:
+        coarse_b[row + j] = (
+            (0.0 + _line_residual_voxel(diag, depth, lateral, b, x, row, rs, 2 * j, 2 * j + 1,
+                                        2 * j - 1, below, above))
+            + _line_residual_voxel(diag, depth, lateral, b, x, row, rs, 2 * j + 1, 2 * j + 2,
+                                   2 * j, below, above))
+        j = j + 1
+    if 2 * j == last:
+        coarse_b[row + j] = 0.0 + _line_residual_voxel(diag, depth, lateral, b, x, row, rs,
+                                                       last, 0, last - 1, below, above)
+    elif 2 * j + 1 == last:
+        coarse_b[row + j] = (
+            (0.0 + _line_residual_voxel(diag, depth, lateral, b, x, row, rs, 2 * j, last,
+                                        2 * j - 1, below, above))
+            + _line_residual_voxel(diag, depth, lateral, b, x, row, rs, last, 0, last - 1,
+                                   below, above))
+
+
 cdef void _residual_restrict(const _Grid* g, Py_ssize_t level, const double* diag,
                              const double* depth, const double* lateral, const double* b,
                              const double* x, double* coarse_b) noexcept nogil:
     """coarse_b = sum over each aggregate of (b - A x) (pointers offset to their levels)."""
     cdef Py_ssize_t nc = g.level_cols[level], ncc = g.level_cols[level + 1]
-    cdef Py_ssize_t off = g.level_offsets[level], rs = g.n_total, z, c, row, last = nc - 1
+    cdef Py_ssize_t off = g.level_offsets[level], rs = g.n_total, z, c, row
     cdef double r
-    cdef bint below, above
+    if g.line:  # nc > 1: a one-column level is the last one
+        if g.nz == 1:
+            _line_restrict_row(nc, rs, 0, diag, depth, lateral, b, x, coarse_b, False, False)
+            return
+        _line_restrict_row(nc, rs, 0, diag, depth, lateral, b, x, coarse_b, False, True)
+        for z in range(1, g.nz - 1):
+            _line_restrict_row(nc, rs, z * rs, diag, depth, lateral, b, x, coarse_b, True,
+                               True)
+        _line_restrict_row(nc, rs, (g.nz - 1) * rs, diag, depth, lateral, b, x, coarse_b,
+                           True, False)
+        return
     for z in range(g.nz):
         row = z * rs
         for c in range(ncc):
             coarse_b[row + c] = 0.0
-        if g.line:  # nc > 1: a one-column level is the last one
-            below = z > 0
-            above = z < g.nz - 1
-            coarse_b[row] += _line_residual_voxel(diag, depth, lateral, b, x, row, rs, 0, 1,
-                                                  last, below, above)
-            for c in range(1, last):
-                coarse_b[row + (c >> 1)] += _line_residual_voxel(
-                    diag, depth, lateral, b, x, row, rs, c, c + 1, c - 1, below, above)
-            coarse_b[row + (last >> 1)] += _line_residual_voxel(
-                diag, depth, lateral, b, x, row, rs, last, 0, last - 1, below, above)
-            continue
         for c in range(nc):
             r = b[row + c] - diag[row + c] * x[row + c] + _lateral_sum(g, lateral, x, level,
                                                                        row, c)
@@ -518,13 +580,26 @@ cdef void _vcycle(const _Grid* g, const double* diag, const double* depth,
     for level in range(top + 1):
         off = g.level_offsets[level]
         nc = g.level_cols[level]
-        for z in range(g.nz):
-            row = z * rs + off
-            for c in range(nc):
-                xs[row + c] = 0.0
-        for k in range(g.n_colours):
-            _line_sweep(g, level, k, depth + off, lateral + off, inv_pivot + off, bs + off,
-                        xs + off)
+        if g.line:
+            # Colour 0 reads no lateral neighbour (they are zero) and writes its columns;
+            # colour 1 then reads only colours 0 and 2 and writes its own; only colour 2 (the
+            # last column of an odd level) must start at zero.
+            if nc % 2 == 1 and nc > 1:
+                for z in range(g.nz):
+                    xs[z * rs + off + nc - 1] = 0.0
+            _line_sweep(g, level, 0, depth + off, lateral + off, inv_pivot + off, bs + off,
+                        xs + off, True)
+            for k in range(1, g.n_colours):
+                _line_sweep(g, level, k, depth + off, lateral + off, inv_pivot + off,
+                            bs + off, xs + off)
+        else:
+            for z in range(g.nz):
+                row = z * rs + off
+                for c in range(nc):
+                    xs[row + c] = 0.0
+            for k in range(g.n_colours):
+                _line_sweep(g, level, k, depth + off, lateral + off, inv_pivot + off,
+                            bs + off, xs + off)
         if level < top:
             coff = g.level_offsets[level + 1]
             _residual_restrict(g, level, diag + off, depth + off, lateral + off, bs + off,

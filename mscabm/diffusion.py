@@ -474,9 +474,8 @@ class FieldSolver:
             )
         rows = self._rows
         if rows < self.shape[0]:  # closed in every field: the exact decoupled value
-            above = rhs[:, rows:] * self._above_inverse
             keep = selected.reshape((self.n_fields, 1, *lateral_ones))
-            conc[:, rows:] = np.where(keep, above, conc[:, rows:])
+            np.multiply(rhs[:, rows:], self._above_inverse, out=conc[:, rows:], where=keep)
         columns = int(np.prod(self._lateral_shape))
         iterations, status, residual_sq, rhs_sq = _kernels.field_mg_pcg(
             self._multigrid,
