@@ -7,9 +7,10 @@ similar variables are left as they are (nothing timed here calls BLAS).
 Cases: uniform coefficients (the direct DCT/FFT + tridiagonal path) and a layered skin with an
 undulating surface, air above (D = 0), a stratum-corneum barrier (D × 0.01), region-specific
 decay and per-voxel uptake (the general, multigrid-preconditioned CG path), each with 16 fields
-and 1 field; and the simulation's own size, 70 × 100 × 12 fields at rtol 1e-6 (the engine's
-tolerance), on a synthetic skin like the running model's: a surface that jumps column by
-column, a 1-3 voxel stratum corneum with its own decay, 6 fields secreting and 6 at zero.
+and 1 field; the earlier simulation size, 70 × 100 × 12 fields at rtol 1e-6, on a synthetic
+skin like the running model's: a surface that jumps column by column, a 1-3 voxel stratum
+corneum with its own decay, 6 fields secreting and 6 at zero; and a 2 mm psoriasis_human
+section, 90 × 200 × 20 fields in 7 coefficient sets at the engine's tolerance.
 Baseline in the same run: the same implicit step of the same discretisation solved by a plain
 vectorised NumPy Jacobi-preconditioned CG with ``np.roll`` stencils, same tolerance, same warm
 start.
@@ -41,6 +42,7 @@ from mscabm.diffusion import FieldSolver
 VOXEL_UM = 10.0
 DT_MIN = 6.0
 RTOL = 1e-12
+ENGINE_RTOL = 1e-4  # FieldSolver(..., rtol=) in mscabm/engine.py
 BIOFVM_LOD_CALL_S = 0.021  # 512² × 16 fields, one core, measured here
 BIOFVM_CALLS_PER_CELL_STEP = 600  # 6 min / 0.01 min
 BIOFVM_CELL_STEP_S = BIOFVM_LOD_CALL_S * BIOFVM_CALLS_PER_CELL_STEP
@@ -99,6 +101,43 @@ def model_skin(seed=0):
         decay[field] = np.where(air, 0.0, np.where(corneum, 0.1, 1.0) * tissue_decay[field])
         if field % 2 == 1:  # secreted by some keratinocytes
             source[field] = np.where(epidermis & (rng.random(shape) < 0.2), 5.0 * field, 0.0)
+    return diffusion, decay, np.zeros((n_fields, *shape)), source
+
+
+# psoriasis_human's transported fields: (diffusion µm²/min, tissue half-life min) per field;
+# 20 fields in 7 distinct coefficient sets, as in mscabm.defaults.
+SECTION_FIELDS = [(3000.0, 20.0)] * 6 + [(3000.0, 30.0), (3000.0, 20.0), (4500.0, 30.0),
+                  (4500.0, 30.0), (4500.0, 60.0), (3000.0, 30.0)] + [(3000.0, 20.0)] * 3 + [
+                  (3000.0, 10.0), (3000.0, 20.0), (3000.0, 20.0), (12000.0, 5.0),
+                  (300.0, 240.0)]  # fmt: skip
+
+
+def section_skin(seed=0):
+    """A 2 mm psoriasis_human section: 90 × 200 voxels, 20 fields in 7 coefficient sets.
+
+    Surface rows 24-31 jumping column by column, a 1-3 voxel stratum corneum (D × 0.01,
+    half-life 240 min), uptake by 10 % of the tissue voxels, most fields secreted in the
+    epidermis. Returns diffusion, decay, concentrations and sources.
+    """
+    rng = np.random.default_rng(seed)
+    shape, n_fields = (90, 200), len(SECTION_FIELDS)
+    steps = rng.integers(-1, 2, size=shape[1])
+    surface = np.clip(28 + np.cumsum(steps) - np.cumsum(steps).mean(), 24, 31).astype(int)
+    barrier = rng.integers(1, 4, size=shape[1])
+    z = np.arange(shape[0])[:, None]
+    air = z > surface
+    corneum = ~air & (z > surface - barrier)
+    epidermis = ~air & ~corneum & (z > surface - 12)
+    uptake = np.where(epidermis & (rng.random(shape) < 0.1), 0.05, 0.0)
+    diffusion = np.empty((n_fields, *shape))
+    decay = np.empty((n_fields, *shape))
+    source = np.zeros((n_fields, *shape))
+    for field, (tissue_d, half_life) in enumerate(SECTION_FIELDS):
+        diffusion[field] = np.where(air, 0.0, np.where(corneum, 0.01, 1.0) * tissue_d)
+        loss = np.where(corneum, np.log(2.0) / 240.0, np.log(2.0) / half_life + uptake)
+        decay[field] = np.where(air, 0.0, loss)
+        if field % 4 != 3:  # most are secreted by some keratinocytes
+            source[field] = np.where(epidermis & (rng.random(shape) < 0.2), 5.0, 0.0)
     return diffusion, decay, np.zeros((n_fields, *shape)), source
 
 
@@ -238,6 +277,9 @@ def run_benchmark(quick: bool = False) -> list[dict]:
     rows = []
     diffusion, decay, conc, source = model_skin()
     rows.append(_case("model", (70, 100), diffusion, decay, conc, source, 1e-6, 5 * repeats))
+    diffusion, decay, conc, source = section_skin()
+    rows.append(_case("section", (90, 200), diffusion, decay, conc, source, ENGINE_RTOL,
+                      5 * repeats))  # fmt: skip
     for kind in ("uniform", "skin"):
         for n_fields in (16, 1):
             diffusion, decay = field_coefficients(shape, n_fields, kind)

@@ -209,7 +209,7 @@ class Simulation(mesa.Model):
             lateral_bc="periodic",
             bottom_bc=[spec.fields[f].bottom_bc for f in self.field_ids],
             bottom_value=[spec.fields[f].bottom_value_pg_per_ml for f in self.field_ids],
-            rtol=1e-6,
+            rtol=1e-4,
         )
         self.state = SimulationState(
             kc=Table(KERATINOCYTE_SCHEMA),
