@@ -217,7 +217,8 @@ class FieldSolver:
         allowed = [(self.n_fields,), (self.n_fields, self.shape[0]), (self.n_fields, *self.shape)]
         if array.shape not in allowed:
             raise ValueError(f"{name} must have shape one of {allowed}, got {array.shape}")
-        if not np.all(np.isfinite(array)) or np.any(array < 0.0):
+        # min is NaN if any value is (NaN >= 0 is False); two reductions, no temporaries
+        if array.size and not (array.min() >= 0.0 and np.isfinite(array.max())):
             raise ValueError(f"{name} must be finite and non-negative")
         return array
 
@@ -228,7 +229,10 @@ class FieldSolver:
         if array.ndim == 2:
             return array.copy()
         rows = array.reshape(self.n_fields, self.shape[0], -1)
-        if np.all(rows == rows[:, :, :1]):
+        # one column against the first before all of them: skin surfaces differ at once
+        if np.array_equal(rows[:, :, 0], rows[:, :, rows.shape[2] // 2]) and np.all(
+            rows == rows[:, :, :1]
+        ):
             return rows[:, :, 0].copy()
         return None
 
