@@ -212,7 +212,10 @@ _RULES: list[dict[str, Any]] = [
         }
         for sig, k in (("il17a", 10.0), ("il22", 10.0), ("tnfa", 20.0))
     ],
-    # maturation speed (multiplier)
+    # maturation speed (multiplier): the signals that speed the cycle also speed the transit
+    # (hyperproliferation and a 4-8-day transit go together, W85). With IL-36 driving the cycle
+    # alone, a plaque whose IL-17A/TNF-α fell kept dividing at the lesional rate while its cells
+    # matured at the healthy speed, and the epidermis overshot to 6× after the trigger stopped.
     *[
         {
             "cell_type": "keratinocyte",
@@ -223,7 +226,13 @@ _RULES: list[dict[str, Any]] = [
             "half_max": k,
             "hill_power": HILL_POWER,
         }
-        for sig, k in (("il17a", 10.0), ("il22", 10.0), ("tnfa", 10.0), ("ifng", 20.0))
+        for sig, k in (
+            ("il17a", 10.0),
+            ("il22", 10.0),
+            ("tnfa", 10.0),
+            ("il36", 30.0),
+            ("ifng", 20.0),
+        )
     ],
     # parakeratosis (IL-22, IL-17A, TNF impair terminal differentiation)
     *[
@@ -271,9 +280,14 @@ KC_SECRETION: dict[str, tuple[float, float, float, float, str]] = {
     "il36": (2.5e-7, 1.2e-5, 1.0, 50.0, "IL-36γ strongly raised in lesions (§3, V/U)"),
     "il1b": (2.5e-7, 2.5e-6, 1.0, 10.0, "U"),
     "vegf": (1.7e-6, 3.3e-5, 10.0, 200.0, "U"),
+    # constitutive, not induced: keratinocytes are the main source of epidermal TGF-β1 (U: the
+    # active share of the mostly latent tissue TGF-β is not measured; a few pg/mL assumed)
+    "tgfb": (5.0e-7, 5.0e-7, 3.0, 3.0, "keratinocyte TGF-β1, active fraction (U)"),
 }
 _KC_SECRETION_MAX = {field_id: values[1] for field_id, values in KC_SECRETION.items()}
 for _field_id, _maximum in _KC_SECRETION_MAX.items():
+    if _maximum == KC_SECRETION[_field_id][0]:
+        continue  # constitutive (TGF-β): no induction rules
     for _sig, _k in (("il17a", 10.0), ("tnfa", 10.0), ("il22", 10.0), ("il36", 30.0)):
         if _field_id == "il36" and _sig == "il36":
             continue  # no autocrine IL-36 loop by default (no processing protease modelled yet)
@@ -347,6 +361,13 @@ def _immune_type(
 
 
 _SKIN = ("dermis", "epidermis")
+# residence of effector and recirculating memory αβ T cells in skin: days-weeks
+# (BIOLOGY_PARAMETERS.md §5, U); CD8 TRM stay (no lifetime). Was 30 days: with local
+# proliferation that let primed Tc17 cells grow without bound in a lesion.
+_T_RESIDENCE_H = 14 * _DAY
+# in the skin effector T cells divide slowly (expansion is mostly in the lymph node): at most
+# once a week (U; was 1/72 h, which with a long residence made the lesion's T cells explode)
+_T_SKIN_PROLIFERATION_PER_H = 1.0 / 168.0
 _IMMUNE_TYPES: dict[str, dict[str, Any]] = {
     "neutrophil": _immune_type(
         lifetime_h=36.0,
@@ -392,7 +413,7 @@ _IMMUNE_TYPES: dict[str, dict[str, Any]] = {
         name: _immune_type(
             resident_per_mm2=density,
             renewal="recruitment" if density else "none",
-            lifetime_h=30 * _DAY,
+            lifetime_h=_T_RESIDENCE_H,
             speed_um_per_min=6.0,
             chemotaxis_field="ccl20",
             chemotactic_index=0.2,
@@ -404,10 +425,10 @@ _IMMUNE_TYPES: dict[str, dict[str, Any]] = {
     },
     "tc0": _immune_type(lifetime_h=5 * _DAY, speed_um_per_min=6.0, regions=_SKIN),
     "tc1": _immune_type(
-        resident_per_mm2=2000.0, renewal="recruitment", lifetime_h=30 * _DAY,
+        resident_per_mm2=2000.0, renewal="recruitment", lifetime_h=_T_RESIDENCE_H,
         speed_um_per_min=6.0, regions=_SKIN,
     ),
-    "tc17": _immune_type(lifetime_h=30 * _DAY, speed_um_per_min=6.0, regions=_SKIN),
+    "tc17": _immune_type(lifetime_h=_T_RESIDENCE_H, speed_um_per_min=6.0, regions=_SKIN),
     "cd8_trm": _immune_type(
         resident_per_mm2=500.0, home="epidermis", speed_um_per_min=1.5, regions=_SKIN
     ),
@@ -562,17 +583,18 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     _rule("gd_t17", "contact_gd_t17", _DOWN, "proliferation", 0.0, 2.0),
     # --- polarisation of primed CD4 cells (IL-23 is absent on purpose: naive cells lack its
     #     receptor; BIOLOGY.md)
-    _rule("th0", ["il6", "tgfb"], _UP, "become_th17", 0.1, 10.0),
+    # half-maxima at tissue levels: active TGF-β ≈ 3 pg/mL (keratinocytes), IL-6 ≈ 5-20
+    _rule("th0", ["il6", "tgfb"], _UP, "become_th17", 0.1, (10.0, 3.0)),
     _rule("th0", "il12", _UP, "become_th1", 0.1, 5.0),
     _rule("th0", "ifng", _UP, "become_th1", 0.1, 20.0),
     _rule("th0", "il4", _UP, "become_th2", 0.1, 10.0),
-    _rule("th0", ["tgfb", "il2"], _UP, "become_treg", 0.1, 10.0),
+    _rule("th0", ["tgfb", "il2"], _UP, "become_treg", 0.1, (3.0, 10.0)),
     _rule("th0", "contact_dc_tolerogenic", _UP, "become_treg", 0.1, 0.5),
     _rule("th0", "il6", _DOWN, "become_treg", 0.0, 10.0),
     _rule("th0", "il10", _UP, "become_tr1", 0.05, 20.0),
     _rule("th0", "contact_dc_mature", _UP, "secrete_il2", 2 * _Q, 0.5),
     _rule("tc0", "il12", _UP, "become_tc1", 0.1, 5.0),
-    _rule("tc0", ["il6", "tgfb"], _UP, "become_tc17", 0.1, 10.0),
+    _rule("tc0", ["il6", "tgfb"], _UP, "become_tc17", 0.1, (10.0, 3.0)),
     _rule("tc1", "tgfb", _UP, "become_cd8_trm", 0.005, 10.0),
     _rule("tc17", "tgfb", _UP, "become_cd8_trm", 0.005, 10.0),
     _rule("treg", ["il6", "il23"], _UP, "become_th17", 0.01, (20.0, 10.0)),
@@ -607,15 +629,24 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
         for sig, k in (("il2", 10.0), ("contact_dc_mature", 0.5), ("contact_dc_tolerogenic", 0.5))
     ],
     # expansion happens mostly in the lymph node; in the skin effector cells divide slowly
+    # IL-23 expands Th17/Tc17 cells that see antigen on a mature DC (both needed: IL-23 alone
+    # made lesional Tc17 cells grow without bound)
     *[
-        _rule(t, sig, _UP, "proliferation", 1.0 / 72.0, k)
+        _rule(t, ["il23", "contact_dc_mature"], _UP, "proliferation",
+              _T_SKIN_PROLIFERATION_PER_H, (5.0, 0.5))
         for t in ("th17", "tc17")
-        for sig, k in (("il23", 5.0), ("contact_dc_mature", 0.5))
     ],
     *[
-        _rule(t, sig, _UP, "proliferation", 1.0 / 72.0, k)
+        _rule(t, sig, _UP, "proliferation", _T_SKIN_PROLIFERATION_PER_H, k)
         for t in ("th1", "tc1", "th2", "treg")
         for sig, k in (("il2", 10.0), ("contact_dc_mature", 0.5))
+    ],
+    # crowding: T cells expanding in the skin compete for space and survival cytokines (IL-2,
+    # IL-7, IL-15, not modelled as fields); division stops where T cells pack their
+    # neighbourhood (U: lesional T-cell densities are ≈ 5-10× normal, BIOLOGY.md)
+    *[
+        _rule(t, "contact_t_cells", _DOWN, "proliferation", 0.0, 1.5)
+        for t in ("th17", "tc17", "th1", "tc1", "th2", "treg", "gd_t17")
     ],
     # Treg suppression: contact (number = Tregs in reach, strength = how far output falls)
     *[

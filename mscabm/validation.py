@@ -59,10 +59,22 @@ _NEEDS = {"2": ("1h",), "3": ("3v",), "4": ("1h", "4q")}
 #: targets a user may ask for
 TARGETS = ("1h", "1m", "2", "3", "4")
 _INDUCER_STOP_DAY = {"3": 5.0, "4": 13.5, "4q": 13.5}  # last dose (3) or end of the stimulus
-_QUARTER_EVENTS = (
-    "events=[{day: 0, kind: start_inducer, target: inducer, amount: 0.25, note: quarter},"
-    " {day: 13.5, kind: stop_inducer, target: inducer}]"
-)
+
+
+def _quarter_strength_events(scenario: str) -> str:
+    """``events=`` override: the scenario's events with every inducer dose at a quarter."""
+    from mscabm.scenario import load_scenario
+
+    events = []
+    for event in load_scenario(scenario).events:
+        amount = event.amount / 4.0 if event.kind == "start_inducer" else event.amount
+        events.append(
+            f"{{day: {event.day!r}, kind: {event.kind}, target: {event.target}, "
+            f"amount: {amount!r}}}"
+        )
+    return "events=[" + ", ".join(events) + "]"
+
+
 _SEEDS = (1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
 
 
@@ -118,7 +130,7 @@ def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
     scenario, days, width = _RUNS[target]["reduced" if reduced else "full"]
     overrides = [f"geometry.width_um={width}"] if width else []
     if target == "4q":
-        overrides.append(_QUARTER_EVENTS)
+        overrides.append(_quarter_strength_events(scenario))
     sim = Simulation(scenario, rng=seed, days=days, overrides=overrides)
     steps_per_day = sim.steps_per_day
     baseline_thickness = sim.baseline["viable_epidermis_thickness_um"]

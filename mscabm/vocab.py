@@ -178,12 +178,16 @@ CONTACT_TYPES: tuple[str, ...] = (
     "neutrophil", "neutrophil_apoptotic", "dc_mature", "dc_tolerogenic", "treg", "th17",
     "macrophage_m2", "gd_t17",
 )  # fmt: skip
+#: Populations (POPULATIONS) whose members are also counted together as ``contact_<population>``
+#: (crowding: e.g. all T cells in reach).
+CONTACT_POPULATIONS: tuple[str, ...] = ("t_cells",)
 EXTRA_SIGNALS: tuple[str, ...] = (
     "height_above_bm_um",
     "perfusion",
     "inducer",
     "net_contact",
     *(f"contact_{t}" for t in CONTACT_TYPES),
+    *(f"contact_{p}" for p in CONTACT_POPULATIONS),
     "efferocytosis_recent",
 )
 

@@ -199,8 +199,9 @@ def test_il6_and_tgfb_polarise_to_th17_and_il23_alone_does_not_polarise():
 
 
 def test_il12_polarises_to_th1_and_tgfb_with_il2_to_treg():
-    th1 = _polarise(fix("il12", 50.0))
-    assert th1["th1"] > 100 and th1["th17"] == 0
+    # the keratinocytes' constitutive TGF-β is held at zero so that IL-12 acts alone
+    th1 = _polarise(fix("il12", 50.0), fix("tgfb", 0.0))
+    assert th1["th1"] > 100 and th1["th17"] == 0 and th1["treg"] == 0
     treg = _polarise(fix("tgfb", 50.0), fix("il2", 50.0))
     assert treg["treg"] > 100 and treg["th17"] == 0
     # IL-6 with TGF-β tips toward Th17 instead of Treg

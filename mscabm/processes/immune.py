@@ -67,6 +67,7 @@ from mscabm.processes.transport import (
 from mscabm.random import EntityKind, Purpose
 from mscabm.vocab import (
     CELL_TYPES,
+    CONTACT_POPULATIONS,
     CONTACT_TYPES,
     FIRST_IMMUNE_CODE,
     IMMUNE_TYPES,
@@ -213,6 +214,14 @@ def contact_signals(sim: Simulation, voxels: np.ndarray, own_type: np.ndarray | 
         if own_type is not None:
             total = total - (own_type == code(name))
         out[f"contact_{name}"] = total
+    for population in CONTACT_POPULATIONS:
+        members = np.array([code(t) for t in POPULATIONS[population]])
+        these = rows[np.isin(types, members)]
+        per_voxel = np.bincount(table.voxel[these], minlength=n).astype(np.float64)
+        total = neighbourhood_sum(sim, per_voxel, voxels)
+        if own_type is not None:
+            total = total - np.isin(own_type, members)
+        out[f"contact_{population}"] = total
     return out
 
 
