@@ -403,8 +403,10 @@ class FieldSolver:
 
         pivot = np.empty_like(diag)
         pivot[:, 0] = diag[:, 0]
+        depth_sq = depth_all**2
         for z in range(1, rows):
-            pivot[:, z] = diag[:, z] - depth_all[:, z - 1] ** 2 / pivot[:, z - 1]
+            np.divide(depth_sq[:, z - 1], pivot[:, z - 1], out=pivot[:, z])
+            np.subtract(diag[:, z], pivot[:, z], out=pivot[:, z])
         n_cols = int(level_cols[0])
         faces = depth_all[:, :, :n_cols] != 0.0
         faces[:, 1:] |= depth_all[:, :-1, :n_cols] != 0.0
@@ -577,12 +579,18 @@ def _coefficient_sets(
     Returns ``(coefficient_set, representatives)``: the set of each field (int64, sets
     numbered in order of first appearance) and the first field of each set.
     """
-    coefficient_set = np.empty(diffusion.shape[0], dtype=np.int64)
+    n_fields = diffusion.shape[0]
+    # Sums as a first filter: fields whose sums differ are not compared element by element.
+    fingerprint = np.stack(
+        [diffusion.reshape(n_fields, -1).sum(axis=1), decay.reshape(n_fields, -1).sum(axis=1)]
+    )
+    coefficient_set = np.empty(n_fields, dtype=np.int64)
     representatives: list[int] = []
-    for field in range(diffusion.shape[0]):
+    for field in range(n_fields):
         for index, other in enumerate(representatives):
             if (
                 bottom_fixed[field] == bottom_fixed[other]
+                and np.array_equal(fingerprint[:, field], fingerprint[:, other])
                 and np.array_equal(diffusion[field], diffusion[other])
                 and np.array_equal(decay[field], decay[other])
             ):
