@@ -812,3 +812,131 @@ def mg_pcg(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint line,
                        &rhs[f * field_voxels], field_voxels, work, work + size,
                        work + 2 * size, work + 3 * size, rtol, max_iterations, &iterations[f],
                        &status[f], &residual_sq[f], &rhs_sq[f])
+
+
+# ------------------------------------------------------------ hierarchy of a line grid (build)
+
+cdef inline double _harmonic(double a, double b) noexcept nogil:
+    """2 a b / (a + b), zero when the sum is not positive (as mscabm.diffusion computes it)."""
+    cdef double total = a + b
+    if total > 0.0:
+        return (2.0 * a * b) / total
+    return 0.0
+
+
+def mg_build_line(const double[::1] diffusion, const double[::1] base, double scale,
+                  Py_ssize_t n_sets, Py_ssize_t nz, const int64_t[::1] level_cols,
+                  const int64_t[::1] level_offsets, Py_ssize_t n_total, double[::1] diag,
+                  double[::1] depth, double[::1] lateral, double[::1] inv_pivot,
+                  uint8_t[::1] decoupled, double[::1] scratch):
+    """Multigrid hierarchy of one periodic lateral axis, set by set (serial, fixed order).
+
+    ``diffusion`` and ``base`` (``1 + dt decay``, plus the fixed-bottom weight on row 0) are
+    ``(n_sets, nz, level_cols[0])``; outputs ``(n_sets, nz, n_total)`` (``decoupled``
+    ``(n_sets, nz, level_cols[0])``). Level 0: depth and lateral faces ``scale`` times the
+    harmonic mean; each coarser level pairs columns (2j, 2j + 1): open if either is, mass the
+    sum of the open ones' (1 if none), depth faces summed, lateral face half the fine face
+    after the pair (none on a one-column level); diagonal ``((base + depth[z]) + depth[z - 1])
+    + lateral[c] + lateral[c - 1]``; inverse Thomas pivots per column. Every value is formed
+    in the order mscabm.diffusion's NumPy build uses, so the bits are the same. ``scratch``
+    holds 2 * nz * n_total doubles (each level's mass and open flags).
+    """
+    cdef Py_ssize_t nc0 = level_cols[0], n_levels = level_cols.shape[0]
+    cdef Py_ssize_t size = nz * n_total, small = nz * nc0
+    cdef Py_ssize_t s, z, c, j, level, n, ncc, off, coff, row, last, u, minus
+    cdef double* mass
+    cdef double* is_open
+    cdef double* dg
+    cdef double* dp
+    cdef double* lt
+    cdef double* ip
+    cdef const double* d
+    cdef const double* b0
+    cdef double w0, w1, total
+    cdef bint faces
+    with nogil:
+        mass = &scratch[0]
+        is_open = &scratch[size]
+        for s in range(n_sets):
+            d = &diffusion[s * small]
+            b0 = &base[s * small]
+            dg = &diag[s * size]
+            dp = &depth[s * size]
+            lt = &lateral[s * size]
+            ip = &inv_pivot[s * size]
+            for z in range(nz):
+                for c in range(nc0):
+                    u = z * n_total + c
+                    is_open[u] = 1.0 if d[z * nc0 + c] > 0.0 else 0.0
+                    mass[u] = b0[z * nc0 + c]
+                    if z < nz - 1:
+                        dp[u] = scale * _harmonic(d[z * nc0 + c], d[(z + 1) * nc0 + c])
+                    else:
+                        dp[u] = 0.0
+                    if nc0 == 1:
+                        lt[u] = 0.0
+                    else:
+                        lt[u] = scale * _harmonic(d[z * nc0 + c],
+                                                  d[z * nc0 + (c + 1 if c + 1 < nc0 else 0)])
+            for level in range(n_levels):
+                n = level_cols[level]
+                off = level_offsets[level]
+                if level > 0:  # coarsen level - 1 (pointer `coff`) into this one
+                    coff = level_offsets[level - 1]
+                    last = level_cols[level - 1] - 1
+                    for z in range(nz):
+                        row = z * n_total
+                        for j in range(n):
+                            c = 2 * j
+                            if c + 1 <= last:
+                                w0 = mass[row + coff + c] if is_open[row + coff + c] != 0.0 else 0.0
+                                w1 = (mass[row + coff + c + 1]
+                                      if is_open[row + coff + c + 1] != 0.0 else 0.0)
+                                is_open[row + off + j] = (
+                                    1.0 if is_open[row + coff + c] + is_open[row + coff + c + 1]
+                                    > 0.0 else 0.0)
+                                mass[row + off + j] = (w0 + w1 if is_open[row + off + j] != 0.0
+                                                       else 1.0)
+                                dp[row + off + j] = dp[row + coff + c] + dp[row + coff + c + 1]
+                            else:  # the odd last column alone
+                                is_open[row + off + j] = is_open[row + coff + c]
+                                mass[row + off + j] = (mass[row + coff + c]
+                                                       if is_open[row + coff + c] != 0.0
+                                                       else 1.0)
+                                dp[row + off + j] = dp[row + coff + c]
+                            if n == 1:
+                                lt[row + off + j] = 0.0
+                            else:
+                                lt[row + off + j] = 0.5 * lt[row + coff + (c + 1 if c + 1 <= last
+                                                                           else last)]
+                for z in range(nz):
+                    row = z * n_total + off
+                    for c in range(n):
+                        minus = c - 1 if c > 0 else n - 1
+                        total = mass[row + c] + dp[row + c]
+                        if z > 0:
+                            total = total + dp[row - n_total + c]
+                        total = total + lt[row + c]
+                        dg[row + c] = total + lt[row + minus]
+                # pivots row by row (independent columns: the divisions pipeline), kept in
+                # `ip` and inverted afterwards
+                for c in range(n):
+                    ip[off + c] = dg[off + c]
+                for z in range(1, nz):
+                    row = z * n_total + off
+                    for c in range(n):
+                        ip[row + c] = dg[row + c] - ((dp[row - n_total + c]
+                                                      * dp[row - n_total + c])
+                                                     / ip[row - n_total + c])
+                for z in range(nz):
+                    row = z * n_total + off
+                    for c in range(n):
+                        ip[row + c] = 1.0 / ip[row + c]
+            for z in range(nz):
+                for c in range(nc0):
+                    u = z * n_total + c
+                    minus = c - 1 if c > 0 else nc0 - 1
+                    faces = dp[u] != 0.0 or lt[u] != 0.0 or lt[z * n_total + minus] != 0.0
+                    if z > 0 and dp[u - n_total] != 0.0:
+                        faces = True
+                    decoupled[s * small + z * nc0 + c] = 0 if faces else 1

@@ -363,6 +363,114 @@ def evaluate_rules(
     ValueError
         On a wrong dtype, shape, contiguity or an out-of-range value.
     """
+    prepared = prepare_rules(
+        base, saturation_up, saturation_down,
+        rule_type, rule_behaviour, rule_direction, rule_term_start,
+        term_signal, term_half_max, term_hill_power,
+    )  # fmt: skip
+    return prepared.evaluate(signals, cell_type)
+
+
+def _frozen(values: np.ndarray) -> np.ndarray:
+    array = np.array(values, copy=True)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedRules:
+    """Rule tables checked once, with their evaluation order (see :func:`prepare_rules`).
+
+    :meth:`evaluate` checks only the per-call arrays (signals, cell types), so the engine pays
+    the table checks once per simulation instead of once per step. All arrays are read-only.
+    """
+
+    base: np.ndarray
+    saturation_up: np.ndarray
+    saturation_down: np.ndarray
+    rule_direction: np.ndarray
+    rule_term_start: np.ndarray
+    term_signal: np.ndarray
+    term_half_max: np.ndarray
+    term_hill_power: np.ndarray
+    group_start: np.ndarray
+    rule_order: np.ndarray
+
+    def evaluate(self, signals: np.ndarray, cell_type: np.ndarray) -> np.ndarray:
+        """Behaviour values ``(n_cells, n_behaviours)``; arguments as in :func:`evaluate_rules`.
+
+        Raises
+        ------
+        ValueError
+            On a wrong dtype, shape or contiguity, NaN signals, a cell type out of range or a
+            rule reading a signal column the matrix does not have.
+        """
+        n_types, n_behaviours = self.base.shape
+        cell_type = _check_array("cell_type", cell_type, np.int32, (None,))
+        n_cells = cell_type.shape[0]
+        if n_cells and (cell_type.min() < 0 or cell_type.max() >= n_types):
+            raise ValueError(f"cell_type must be in [0, {n_types}) (rows of base)")
+        signal_columns_known = True
+        if isinstance(signals, np.ndarray) and signals.ndim == 1:
+            if n_cells == 0 and signals.size == 0:  # no cells: the raveled width is unknowable
+                signals, signal_columns_known = signals.reshape(0, 0), False
+            elif n_cells == 0 or signals.size % n_cells:
+                raise ValueError(
+                    f"raveled signals has {signals.size} values, not a multiple of {n_cells} cells"
+                )
+            else:
+                signals = signals.reshape(n_cells, signals.size // n_cells)
+        signals = _check_array("signals", signals, np.float64, (n_cells, None))
+        n_signals = signals.shape[1]
+        if np.isnan(signals).any():
+            raise ValueError("signals must not contain NaN")
+        if (
+            self.term_signal.shape[0]
+            and signal_columns_known
+            and self.term_signal.max() >= n_signals
+        ):
+            raise ValueError(f"term_signal must be in [0, {n_signals}) (columns of signals)")
+        values = np.empty((n_cells, n_behaviours), dtype=np.float64)
+        _rules_ext.evaluate_rules(
+            signals.reshape(-1), n_signals, cell_type,
+            self.base.reshape(-1), self.saturation_up.reshape(-1),
+            self.saturation_down.reshape(-1), n_behaviours,
+            self.group_start, self.rule_order, self.rule_direction, self.rule_term_start,
+            self.term_signal, self.term_half_max, self.term_hill_power, values.reshape(-1),
+        )  # fmt: skip
+        return values
+
+
+def prepare_rules(
+    base: np.ndarray,
+    saturation_up: np.ndarray,
+    saturation_down: np.ndarray,
+    rule_type: np.ndarray,
+    rule_behaviour: np.ndarray,
+    rule_direction: np.ndarray,
+    rule_term_start: np.ndarray,
+    term_signal: np.ndarray,
+    term_half_max: np.ndarray,
+    term_hill_power: np.ndarray,
+) -> PreparedRules:
+    """Check the rule tables of :func:`evaluate_rules` once and order the rules for it.
+
+    Parameters
+    ----------
+    base, saturation_up, saturation_down, rule_type, rule_behaviour, rule_direction,
+    rule_term_start, term_signal, term_half_max, term_hill_power
+        As in :func:`evaluate_rules`.
+
+    Returns
+    -------
+    PreparedRules
+        Read-only copies of the tables with the rule order of each (type, behaviour) group.
+
+    Raises
+    ------
+    ValueError
+        On a wrong dtype, shape, contiguity or an out-of-range value.
+    """
     base = _check_array("base", base, np.float64, (None, None))
     n_types, n_behaviours = base.shape
     saturation_up = _check_array(
@@ -375,25 +483,6 @@ def evaluate_rules(
                         ("saturation_down", saturation_down)):  # fmt: skip
         if not np.all(np.isfinite(table)):
             raise ValueError(f"{name} must be finite")
-    cell_type = _check_array("cell_type", cell_type, np.int32, (None,))
-    n_cells = cell_type.shape[0]
-    if n_cells and (cell_type.min() < 0 or cell_type.max() >= n_types):
-        raise ValueError(f"cell_type must be in [0, {n_types}) (rows of base)")
-    signal_columns_known = True
-    if isinstance(signals, np.ndarray) and signals.ndim == 1:
-        if n_cells == 0 and signals.size == 0:  # no cells: the raveled width is unknowable
-            signals, signal_columns_known = signals.reshape(0, 0), False
-        elif n_cells == 0 or signals.size % n_cells:
-            raise ValueError(
-                f"raveled signals has {signals.size} values, not a multiple of {n_cells} cells"
-            )
-        else:
-            signals = signals.reshape(n_cells, signals.size // n_cells)
-    signals = _check_array("signals", signals, np.float64, (n_cells, None))
-    n_signals = signals.shape[1]
-    if np.isnan(signals).any():
-        raise ValueError("signals must not contain NaN")
-
     rule_type = _check_array("rule_type", rule_type, np.int32, (None,))
     n_rules = rule_type.shape[0]
     rule_behaviour = _check_array("rule_behaviour", rule_behaviour, np.int32, (n_rules,))
@@ -415,8 +504,8 @@ def evaluate_rules(
     if np.any(np.diff(rule_term_start) < 1):
         raise ValueError("every rule needs at least one term (rule_term_start strictly increasing)")
     if n_terms:
-        if term_signal.min() < 0 or (signal_columns_known and term_signal.max() >= n_signals):
-            raise ValueError(f"term_signal must be in [0, {n_signals}) (columns of signals)")
+        if term_signal.min() < 0:
+            raise ValueError("term_signal must be >= 0 (a column of signals)")
         if not np.all((term_half_max > 0) & np.isfinite(term_half_max)):
             raise ValueError("term_half_max must be finite and > 0")
         if not np.all((term_hill_power >= 0) & np.isfinite(term_hill_power)):
@@ -426,14 +515,14 @@ def evaluate_rules(
     rule_order = np.argsort(group, kind="stable").astype(np.int64)
     group_start = np.zeros(n_types * n_behaviours + 1, dtype=np.int64)
     np.cumsum(np.bincount(group, minlength=n_types * n_behaviours), out=group_start[1:])
-    values = np.empty((n_cells, n_behaviours), dtype=np.float64)
-    _rules_ext.evaluate_rules(
-        signals.reshape(-1), n_signals, cell_type,
-        base.reshape(-1), saturation_up.reshape(-1), saturation_down.reshape(-1), n_behaviours,
-        group_start, rule_order, rule_direction, rule_term_start,
-        term_signal, term_half_max, term_hill_power, values.reshape(-1),
+    return PreparedRules(
+        *(_frozen(a) for a in (base, saturation_up, saturation_down)),
+        *(_read_only_copy(a, a.dtype) for a in (
+            rule_direction, rule_term_start, term_signal, term_half_max, term_hill_power,
+        )),
+        _read_only_copy(group_start, np.int64),
+        _read_only_copy(rule_order, np.int64),
     )  # fmt: skip
-    return values
 
 
 # -------------------------------------------------------------------- lattice (cext/lattice.pyx)
@@ -1318,6 +1407,87 @@ def field_mg_pcg(
         parallel,
     )  # fmt: skip
     return iterations, status, residual_sq, rhs_sq
+
+
+def field_mg_build_line(
+    diffusion: np.ndarray,
+    base: np.ndarray,
+    scale: float,
+    level_cols: np.ndarray,
+    out: tuple[np.ndarray, ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficient arrays of the multigrid hierarchy of one periodic lateral axis (2-D).
+
+    Level 0: the face between rows z and z + 1 and the face between columns c and c + 1
+    (modulo the columns) weigh ``scale`` times the harmonic mean ``2 a b / (a + b)`` of the
+    diffusion on both sides (zero if both are zero). Each coarser level pairs columns
+    ``(2j, 2j + 1)`` (an odd last column stays alone): open if either is, mass the sum of the
+    open ones' masses (1 if none is open), depth faces summed, lateral face half the fine
+    face after the pair (zero on a one-column level). Diagonal ``base + depth faces above and
+    below + lateral faces on both sides``; inverse Thomas pivots of every column's depth
+    system. The same arithmetic, in the same order, as the NumPy build in
+    :mod:`mscabm.diffusion`.
+
+    Parameters
+    ----------
+    diffusion : ndarray, float64, shape (n_sets, nz, level_cols[0])
+        Diffusion coefficients (≥ 0; 0 closes a voxel).
+    base : ndarray, float64, shape (n_sets, nz, level_cols[0])
+        Level-0 mass ``1 + dt decay`` (plus the fixed-bottom face on row 0).
+    scale : float
+        ``dt / h²``.
+    level_cols : ndarray, int64, shape (n_levels,)
+        Columns per level: each level ``(n + 1) // 2`` of the previous one, the last one 1.
+    out : tuple of ndarray, optional
+        ``(diag, depth, lateral, inv_pivot, decoupled, scratch)`` to write into (C-contiguous,
+        the shapes returned, scratch float64 ``(2 * nz * n_total,)``): reusing them between
+        calls avoids the page faults of fresh arrays.
+
+    Returns
+    -------
+    diag, depth, inv_pivot : ndarray, float64, shape (n_sets, nz, n_total)
+    lateral : ndarray, float64, shape (n_sets, 1, nz, n_total)
+    decoupled : ndarray, uint8, shape (n_sets, nz, level_cols[0])
+        As in :class:`FieldMultigrid`.
+    """
+    cols = _fields_array("level_cols", level_cols, (None,), np.int64)
+    counts = cols.tolist()
+    if (
+        not counts
+        or counts[0] < 1
+        or counts[-1] != 1
+        or any(counts[i + 1] != (counts[i] + 1) // 2 for i in range(len(counts) - 1))
+        or (len(counts) > 1 and counts[-2] == 1)
+    ):
+        raise ValueError(f"level_cols must halve (rounding up) down to one column, got {counts}")
+    diffusion = _fields_array("diffusion", diffusion, (None, None, counts[0]))
+    n_sets, nz, _ = diffusion.shape
+    if n_sets < 1 or nz < 1:
+        raise ValueError("diffusion needs at least one set and one row")
+    base = _fields_array("base", base, diffusion.shape)
+    scale = float(scale)
+    if not np.isfinite(scale) or scale <= 0.0:
+        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    offsets = np.concatenate(([0], np.cumsum(cols)[:-1])).astype(np.int64)
+    n_total = int(cols.sum())
+    shapes = [(n_sets, nz, n_total), (n_sets, nz, n_total), (n_sets, 1, nz, n_total),
+              (n_sets, nz, n_total), (n_sets, nz, counts[0]), (2 * nz * n_total,)]  # fmt: skip
+    dtypes = [np.float64] * 4 + [np.uint8, np.float64]
+    if out is None:
+        out = tuple(np.empty(shape, dtype) for shape, dtype in zip(shapes, dtypes, strict=True))
+    elif len(out) != 6:
+        raise ValueError("out must hold diag, depth, lateral, inv_pivot, decoupled, scratch")
+    names = ("diag", "depth", "lateral", "inv_pivot", "decoupled", "scratch")
+    for name, array, shape, dtype in zip(names, out, shapes, dtypes, strict=True):
+        _fields_array(name, array, shape, dtype)
+        _fields_writeable(name, array)
+    diag, depth, lateral, inv_pivot, decoupled, scratch = out
+    _fields_ext.mg_build_line(
+        diffusion.ravel(), base.ravel(), scale, n_sets, nz, cols, offsets, n_total,
+        diag.ravel(), depth.ravel(), lateral.ravel(), inv_pivot.ravel(), decoupled.ravel(),
+        scratch,
+    )  # fmt: skip
+    return diag, depth, lateral, inv_pivot, decoupled
 
 
 # ---------------------------------------------------------------------- mobile (cext/mobile.pyx)

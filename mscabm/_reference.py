@@ -490,6 +490,72 @@ def field_mg_pcg(
     return iterations, status, residual_sq, rhs_sq
 
 
+def field_mg_build_line(
+    diffusion: np.ndarray, base: np.ndarray, scale: float, level_cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy twin of :func:`mscabm._kernels.field_mg_build_line`.
+
+    Level by level with whole arrays: np.roll for the periodic neighbours, even and odd slices
+    for the pairs.
+    """
+    n_sets, nz, _ = diffusion.shape
+    n_total = int(np.sum(level_cols))
+    diag = np.zeros((n_sets, nz, n_total))
+    depth_all = np.zeros((n_sets, nz, n_total))
+    lateral_all = np.zeros((n_sets, 1, nz, n_total))
+
+    def harmonic(a, b):
+        total = a + b
+        safe = np.where(total > 0.0, total, 1.0)
+        return np.where(total > 0.0, 2.0 * a * b / safe, 0.0)
+
+    mass = base.copy()
+    is_open = diffusion > 0.0
+    depth = np.zeros_like(diffusion)
+    depth[:, :-1] = scale * harmonic(diffusion[:, :-1], diffusion[:, 1:])
+    if diffusion.shape[2] > 1:
+        lateral = scale * harmonic(diffusion, np.roll(diffusion, -1, axis=2))
+    else:
+        lateral = np.zeros_like(diffusion)
+    first = 0
+    for level, n in enumerate(int(count) for count in level_cols):
+        if level > 0:
+            pairs = n - (mass.shape[2] % 2)  # complete pairs; an odd last column stays alone
+            weights = np.where(is_open, mass, 0.0)
+            fine_open = is_open
+            is_open = np.concatenate(
+                (fine_open[:, :, 0 : 2 * pairs : 2] | fine_open[:, :, 1 : 2 * pairs : 2],
+                 fine_open[:, :, 2 * pairs :]), axis=2)  # fmt: skip
+            summed = np.concatenate(
+                (weights[:, :, 0 : 2 * pairs : 2] + weights[:, :, 1 : 2 * pairs : 2],
+                 weights[:, :, 2 * pairs :]), axis=2)  # fmt: skip
+            mass = np.where(is_open, summed, 1.0)
+            depth = np.concatenate(
+                (depth[:, :, 0 : 2 * pairs : 2] + depth[:, :, 1 : 2 * pairs : 2],
+                 depth[:, :, 2 * pairs :]), axis=2)  # fmt: skip
+            after = np.minimum(2 * np.arange(n) + 1, lateral.shape[2] - 1)
+            lateral = 0.5 * lateral[:, :, after] if n > 1 else np.zeros_like(depth)
+        below = np.zeros_like(depth)
+        below[:, 1:] = depth[:, :-1]
+        total = mass + depth
+        total[:, 1:] = total[:, 1:] + below[:, 1:]
+        diag[:, :, first : first + n] = (total + lateral) + np.roll(lateral, 1, axis=2)
+        depth_all[:, :, first : first + n] = depth
+        lateral_all[:, 0, :, first : first + n] = lateral
+        first += n
+    pivot = np.empty_like(diag)
+    pivot[:, 0] = diag[:, 0]
+    for z in range(1, nz):
+        pivot[:, z] = diag[:, z] - depth_all[:, z - 1] * depth_all[:, z - 1] / pivot[:, z - 1]
+    n_cols = int(level_cols[0])
+    level0_depth = depth_all[:, :, :n_cols]
+    level0_lateral = lateral_all[:, 0, :, :n_cols]
+    faces = (level0_depth != 0.0) | (level0_lateral != 0.0)
+    faces |= np.roll(level0_lateral, 1, axis=2) != 0.0
+    faces[:, 1:] |= level0_depth[:, :-1] != 0.0
+    return diag, depth_all, lateral_all, 1.0 / pivot, (~faces).astype(np.uint8)
+
+
 # --------------------------------------------------------------------------------------- mobile
 # Twin of the mobile-walk kernel: each round sorted with Python's sorted() on (key, id, position)
 # tuples, valid slots found with NumPy masks, probabilities and their running sum in Python

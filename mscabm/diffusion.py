@@ -41,8 +41,9 @@ Two exact solvers of the same discrete system:
   Fields with identical coefficients (exactly equal arrays on the open rows and the same
   bottom condition; 12 of psoriasis_human's 20 fields share one set) share one hierarchy,
   built once and read by each of them in turn. On a 2-D periodic section the kernels compute
-  neighbours and colours from the column index instead of reading index tables, with the same
-  sums in the same order (same bits).
+  neighbours and colours from the column index instead of reading index tables, and the
+  hierarchy is built by a compiled kernel into buffers kept between rebuilds (the NumPy build
+  serves the other grids); both with the same sums in the same order (same bits).
 
 Tolerance and accuracy: ``rtol`` bounds each step's residual relative to ``||b||``; since
 ``A >= I`` the error of a step is at most ``rtol ||b||``, and the warm start carries it into
@@ -345,9 +346,6 @@ class FieldSolver:
         n_fields, nz = self.n_fields, self.shape[0]
         scale = self._weight_scale
         tables = self._multigrid_tables()
-        level_cols, level_offsets = tables["level_cols"], tables["level_offsets"]
-        minus = tables["neighbours_minus"]
-        n_axes, n_total = minus.shape
         open_rows = np.flatnonzero((diffusion > 0.0).reshape(n_fields, nz, -1).any(axis=(0, 2)))
         rows = int(open_rows[-1]) + 1 if open_rows.size else 1
         self._rows = rows  # rows at and above `rows` are closed in every field
@@ -360,68 +358,36 @@ class FieldSolver:
         coefficient_set, representatives = _coefficient_sets(
             diffusion[:, :rows], decay[:, :rows], self._bottom_fixed
         )
-        n_sets = representatives.size
         d = diffusion[representatives, :rows]
-
-        depth = np.zeros_like(d)
-        depth[:, :-1] = scale * _harmonic_face(d[:, :-1], d[:, 1:])
-        laterals = []
-        for axis, n in enumerate(self._lateral_shape):
-            if n == 1:  # a periodic face of a column with itself changes nothing
-                laterals.append(np.zeros_like(d))
-                continue
-            weight = scale * _harmonic_face(d, np.roll(d, -1, axis=2 + axis))
-            if self.lateral_bc == "no_flux":
-                border = [slice(None)] * d.ndim
-                border[2 + axis] = n - 1
-                weight[tuple(border)] = 0.0
-            laterals.append(weight)
         base = 1.0 + self.dt_min * decay[representatives, :rows]
         base[:, 0] += self._bottom_weight_voxels[representatives]
-        open_voxels = d > 0.0
-
-        diag = np.empty((n_sets, rows, n_total))
-        depth_all = np.empty((n_sets, rows, n_total))
-        lateral_all = np.empty((n_sets, n_axes, rows, n_total))
-        shape = self._lateral_shape
-        for index, count in enumerate(level_cols.tolist()):
-            cols = slice(int(level_offsets[index]), int(level_offsets[index]) + count)
-            if index > 0:
-                shape, base, depth, laterals, open_voxels = _coarsen(
-                    shape, base, depth, laterals, open_voxels
-                )
-            flat_depth = depth.reshape(n_sets, rows, count)
-            total = base.reshape(n_sets, rows, count) + flat_depth
-            total[:, 1:] += flat_depth[:, :-1]
-            for axis in range(n_axes):
-                face = laterals[axis].reshape(n_sets, rows, count)
-                total += face
-                total += face[:, :, minus[axis, cols]]
-                lateral_all[:, axis, :, cols] = face
-            diag[:, :, cols] = total
-            depth_all[:, :, cols] = flat_depth
-
-        pivot = np.empty_like(diag)
-        pivot[:, 0] = diag[:, 0]
-        depth_sq = depth_all**2
-        for z in range(1, rows):
-            np.divide(depth_sq[:, z - 1], pivot[:, z - 1], out=pivot[:, z])
-            np.subtract(diag[:, z], pivot[:, z], out=pivot[:, z])
-        n_cols = int(level_cols[0])
-        faces = depth_all[:, :, :n_cols] != 0.0
-        faces[:, 1:] |= depth_all[:, :-1, :n_cols] != 0.0
-        for axis in range(n_axes):
-            face = lateral_all[:, axis, :, :n_cols]
-            faces |= face != 0.0
-            faces |= face[:, :, minus[axis, :n_cols]] != 0.0
+        if self._ndim == 2 and self.lateral_bc == "periodic" and d.shape[2] > 1:
+            # one periodic lateral axis: the compiled build (same arithmetic, same bits)
+            n_sets, n_cols = d.shape[0], d.shape[2]
+            n_total = int(tables["level_cols"].sum())
+            out = (
+                self._buffer("diag", (n_sets, rows, n_total)),
+                self._buffer("depth", (n_sets, rows, n_total)),
+                self._buffer("lateral", (n_sets, 1, rows, n_total)),
+                self._buffer("inv_pivot", (n_sets, rows, n_total)),
+                self._buffer("decoupled", (n_sets, rows, n_cols), np.uint8),
+                self._buffer("scratch", (2 * rows * n_total,)),
+            )
+            diag, depth_all, lateral_all, inv_pivot, decoupled = _kernels.field_mg_build_line(
+                d, base, scale, tables["level_cols"], out=out
+            )
+        else:
+            diag, depth_all, lateral_all, inv_pivot, decoupled = _numpy_hierarchy(
+                d, base, scale, self._lateral_shape, self.lateral_bc, tables
+            )
         self._multigrid = _kernels.FieldMultigrid(
             nz=rows,
             **tables,
             diag=diag,
             depth=depth_all,
             lateral=lateral_all,
-            inv_pivot=1.0 / pivot,
-            decoupled=(~faces).astype(np.uint8),
+            inv_pivot=inv_pivot,
+            decoupled=decoupled,
             coefficient_set=coefficient_set,
         )
 
@@ -529,6 +495,20 @@ class FieldSolver:
                 f"{np.array2string(ratio, precision=2)} > rtol {self.rtol:g}"
             )
 
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+        """A C-contiguous array of ``shape`` on memory kept between calls (grown as needed).
+
+        The hierarchy is rebuilt whenever the tissue changes; writing it into the same pages
+        saves the page faults of fresh arrays (about a third of the build). The previous
+        hierarchy's arrays are overwritten.
+        """
+        size = int(np.prod(shape))
+        key = "buffer_" + name
+        flat = self._work.get(key)
+        if flat is None or flat.size < size or flat.dtype != dtype:
+            flat = self._work[key] = np.empty(size + size // 4, dtype=dtype)
+        return flat[:size].reshape(shape)
+
     def _mg_workspace(self) -> np.ndarray:
         """PCG scratch, one slot per thread, kept between steps (no page faults per step)."""
         shape = _kernels.field_mg_workspace_shape(self._multigrid)
@@ -569,6 +549,77 @@ class FieldSolver:
             factors = tuple(np.ascontiguousarray(f[index]) for f in factors)
         _kernels.tridiagonal_solve(*factors, lanes)
         return self._inverse(modes)
+
+
+def _numpy_hierarchy(
+    d: np.ndarray,
+    base: np.ndarray,
+    scale: float,
+    lateral_shape: tuple[int, ...],
+    lateral_bc: str,
+    tables: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficient arrays of the multigrid hierarchy, any lateral axes (NumPy).
+
+    ``d`` (diffusion) and ``base`` (``1 + dt decay`` plus the fixed-bottom face on row 0) are
+    ``(n_sets, rows, *lateral_shape)``. Returns ``diag, depth, lateral, inv_pivot,
+    decoupled`` as in :class:`mscabm._kernels.FieldMultigrid`.
+    """
+    n_sets, rows = d.shape[:2]
+    level_cols, level_offsets = tables["level_cols"], tables["level_offsets"]
+    minus = tables["neighbours_minus"]
+    n_axes, n_total = minus.shape
+
+    depth = np.zeros_like(d)
+    depth[:, :-1] = scale * _harmonic_face(d[:, :-1], d[:, 1:])
+    laterals = []
+    for axis, n in enumerate(lateral_shape):
+        if n == 1:  # a periodic face of a column with itself changes nothing
+            laterals.append(np.zeros_like(d))
+            continue
+        weight = scale * _harmonic_face(d, np.roll(d, -1, axis=2 + axis))
+        if lateral_bc == "no_flux":
+            border = [slice(None)] * d.ndim
+            border[2 + axis] = n - 1
+            weight[tuple(border)] = 0.0
+        laterals.append(weight)
+    open_voxels = d > 0.0
+
+    diag = np.empty((n_sets, rows, n_total))
+    depth_all = np.empty((n_sets, rows, n_total))
+    lateral_all = np.empty((n_sets, n_axes, rows, n_total))
+    shape = lateral_shape
+    for index, count in enumerate(level_cols.tolist()):
+        cols = slice(int(level_offsets[index]), int(level_offsets[index]) + count)
+        if index > 0:
+            shape, base, depth, laterals, open_voxels = _coarsen(
+                shape, base, depth, laterals, open_voxels
+            )
+        flat_depth = depth.reshape(n_sets, rows, count)
+        total = base.reshape(n_sets, rows, count) + flat_depth
+        total[:, 1:] += flat_depth[:, :-1]
+        for axis in range(n_axes):
+            face = laterals[axis].reshape(n_sets, rows, count)
+            total += face
+            total += face[:, :, minus[axis, cols]]
+            lateral_all[:, axis, :, cols] = face
+        diag[:, :, cols] = total
+        depth_all[:, :, cols] = flat_depth
+
+    pivot = np.empty_like(diag)
+    pivot[:, 0] = diag[:, 0]
+    depth_sq = depth_all**2
+    for z in range(1, rows):
+        np.divide(depth_sq[:, z - 1], pivot[:, z - 1], out=pivot[:, z])
+        np.subtract(diag[:, z], pivot[:, z], out=pivot[:, z])
+    n_cols = int(level_cols[0])
+    faces = depth_all[:, :, :n_cols] != 0.0
+    faces[:, 1:] |= depth_all[:, :-1, :n_cols] != 0.0
+    for axis in range(n_axes):
+        face = lateral_all[:, axis, :, :n_cols]
+        faces |= face != 0.0
+        faces |= face[:, :, minus[axis, :n_cols]] != 0.0
+    return diag, depth_all, lateral_all, 1.0 / pivot, (~faces).astype(np.uint8)
 
 
 def _coefficient_sets(

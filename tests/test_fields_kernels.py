@@ -449,3 +449,35 @@ def test_mg_workspace_has_one_slot_per_thread():
     bad = mg._replace(coefficient_set=np.array([0, 5], dtype=np.int64))
     with pytest.raises(ValueError, match="coefficient_set"):
         _kernels.field_mg_vcycle(bad, conc)
+
+
+@pytest.mark.parametrize("shape", [(12, 9), (7, 16), (9, 2), (5, 3), (30, 37)])
+def test_mg_build_line_matches_numpy_build_and_twin(shape):
+    """The compiled hierarchy of a 2-D periodic section: bit for bit the NumPy build of
+    mscabm.diffusion (any axes), and its own twin to 1e-12."""
+    from mscabm import diffusion as diffusion_module
+
+    rng = np.random.default_rng(sum(shape))
+    nz = shape[0]
+    surface = rng.integers(int(0.5 * nz), nz - 1, size=shape[1:])
+    z = np.arange(nz)[:, None]
+    d = np.where(z > surface, 0.0, np.where(z > surface - 2, 30.0, 3000.0))
+    d[(nz // 3, min(1, shape[1] - 1))] = 0.0  # a closed voxel inside the tissue
+    d = np.stack([d, 1.7 * d])
+    base = 1.0 + 6.0 * (0.02 + np.where(rng.random((2, *shape)) < 0.1, 0.5, 0.0))
+    base[1, 0] += 0.6 * d[1, 0] / 100.0  # a fixed bottom on the second set
+    solver = FieldSolver(shape, 10.0, 6.0, 1)
+    tables = solver._multigrid_tables()
+    scale = 6.0 / 100.0
+    compiled = _kernels.field_mg_build_line(d, base, scale, tables["level_cols"])
+    numpy_build = diffusion_module._numpy_hierarchy(d, base, scale, shape[1:], "periodic", tables)
+    twin = _reference.field_mg_build_line(d, base, scale, tables["level_cols"])
+    for got, want, other in zip(compiled, numpy_build, twin, strict=True):
+        assert got.shape == want.shape == other.shape
+        assert np.array_equal(got, want)
+        if got.dtype == np.uint8:
+            assert np.array_equal(got, other)
+        else:
+            assert rel_err(got, other) < 1e-12
+    with pytest.raises(ValueError, match="level_cols"):
+        _kernels.field_mg_build_line(d, base, scale, np.array([shape[1]] * 2, dtype=np.int64))
