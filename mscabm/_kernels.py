@@ -1230,28 +1230,32 @@ def _fields_is_line(
     counts = cols.tolist()
     if any(counts[i + 1] != (counts[i] + 1) // 2 for i in range(len(counts) - 1)):
         return False
+    used = int(cols.sum())
     offsets = np.concatenate(([0], np.cumsum(cols)[:-1]))
-    for level, (first, n) in enumerate(zip(offsets.tolist(), counts, strict=True)):
-        local = np.arange(n)
-        span = slice(first, first + n)
-        if not (
-            np.array_equal(plus[0, span], (local + 1) % n)
-            and np.array_equal(minus[0, span], (local - 1) % n)
-        ):
-            return False
-        if level + 1 < len(counts) and not np.array_equal(aggregate[span], local // 2):
-            return False
-        wrap = n % 2 == 1 and n > 1
-        expected = [
-            local[(local % 2 == 0) & ~(wrap & (local == n - 1))],
-            local[local % 2 == 1],
-            local[wrap & (local == n - 1)],
-        ]
-        for colour, columns in enumerate(expected):
-            listed = colours[ptr[level, colour] : ptr[level, colour + 1]]
-            if not np.array_equal(np.sort(listed), columns):
-                return False
-    return True
+    level_of = np.repeat(np.arange(cols.size), cols)
+    local = np.arange(used) - offsets[level_of]
+    n = cols[level_of]
+    if not (
+        np.array_equal(plus[0, :used], (local + 1) % n)
+        and np.array_equal(minus[0, :used], (local - 1) % n)
+    ):
+        return False
+    coarse = int(used - cols[-1])  # every level but the last has an aggregate
+    if not np.array_equal(aggregate[:coarse], local[:coarse] // 2):
+        return False
+    # colour of every column: parity, and 2 for the last column of an odd level (> 1 column)
+    colour = np.where((n % 2 == 1) & (n > 1) & (local == n - 1), 2, local % 2)
+    listed = colours[:used]
+    if np.any(listed < 0) or np.any(listed >= n):
+        return False
+    position = offsets[level_of] + listed  # where each listed column sits in `colour`
+    if np.any(np.bincount(position, minlength=used) != 1):
+        return False  # not a permutation of each level's columns
+    ranges = np.diff(ptr, axis=1).ravel()
+    if ranges.sum() != used:
+        return False
+    listed_colour = np.repeat(np.tile(np.arange(3), cols.size), ranges)
+    return bool(np.array_equal(colour[position], listed_colour))
 
 
 def _fields_mg_tables(mg: FieldMultigrid) -> tuple:
