@@ -491,13 +491,18 @@ def field_mg_pcg(
 
 
 def field_mg_build_line(
-    diffusion: np.ndarray, base: np.ndarray, scale: float, level_cols: np.ndarray
+    diffusion: np.ndarray,
+    base: np.ndarray,
+    scale: float,
+    level_cols: np.ndarray,
+    out: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """NumPy twin of :func:`mscabm._kernels.field_mg_build_line`.
+    """NumPy twin of :func:`mscabm._kernels.field_mg_build_line` (``out`` is ignored).
 
     Level by level with whole arrays: np.roll for the periodic neighbours, even and odd slices
     for the pairs.
     """
+    del out
     n_sets, nz, _ = diffusion.shape
     n_total = int(np.sum(level_cols))
     diag = np.zeros((n_sets, nz, n_total))

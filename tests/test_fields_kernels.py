@@ -15,6 +15,7 @@ KERNEL_NAMES = [
     "tridiagonal_solve",
     "field_mg_vcycle",
     "field_mg_pcg",
+    "field_mg_build_line",
 ]
 
 
