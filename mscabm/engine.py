@@ -179,6 +179,10 @@ class Simulation(mesa.Model):
         self.steps_per_day = round(1440.0 / self.dt_min)
         self.total_steps = round(spec.time.duration_days * self.steps_per_day)
         self.field_ids = spec.field_ids
+        #: column of each field (in ``field_ids`` order) in the signal matrix
+        self.field_signal_columns = np.array(
+            [self.rules.signal_names.index(f) for f in self.field_ids], dtype=np.int64
+        )
         self.fixed_levels: dict[str, float] = {}
         self.knocked_out: set[str] = set()
         self.blocked: set[tuple[int, int]] = set()
@@ -329,8 +333,7 @@ class Simulation(mesa.Model):
             )
         else:
             voxels = table.voxel[rows]
-        for index, field_id in enumerate(self.field_ids):
-            signals[:, self.rules.signal_names.index(field_id)] = self.state.conc[index, voxels]
+        signals[:, self.field_signal_columns] = self.state.conc[:, voxels].T
         names = self.rules.signal_names
         if len(rows):
             # the topical inducer reaches every tissue voxel (keratinocytes, vessels)

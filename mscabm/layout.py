@@ -9,6 +9,7 @@ below the basement membrane at the papilla tips, one per ``capillary.spacing_um`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ class Layout:
     @property
     def n_columns(self) -> int:
         """Number of lateral columns."""
-        return int(np.prod(self.shape[1:]))
+        return math.prod(self.shape[1:])
 
     @property
     def nz(self) -> int:
@@ -60,7 +61,7 @@ class Layout:
     @property
     def n_voxels(self) -> int:
         """Number of voxels."""
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def lateral_shape(self) -> tuple[int, ...]:

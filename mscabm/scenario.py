@@ -18,6 +18,7 @@ replaced.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 from collections.abc import Iterable, Mapping
@@ -966,11 +967,18 @@ class CompiledRules:
         """Column of a behaviour."""
         return self.behaviour_names.index(name)
 
+    @functools.cached_property
+    def prepared(self) -> _kernels.PreparedRules:
+        """The tables checked once (the base and saturations become read-only)."""
+        for array in (self.base, self.saturation_up, self.saturation_down):
+            array.flags.writeable = False
+        return _kernels.prepare_rules(
+            self.base, self.saturation_up, self.saturation_down, *self.table.arrays()
+        )
+
     def evaluate(self, signals: np.ndarray, cell_type: np.ndarray) -> np.ndarray:
         """Behaviour values ``(n_cells, n_behaviours)`` of cells with the given signals."""
-        return self.table.evaluate(
-            signals, cell_type, self.base, self.saturation_up, self.saturation_down
-        )
+        return self.prepared.evaluate(signals, cell_type)
 
 
 def compile_rules(scenario: Scenario) -> CompiledRules:

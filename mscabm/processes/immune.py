@@ -196,32 +196,50 @@ def _add_cells(sim: Simulation, type_code: int, voxels: np.ndarray) -> np.ndarra
 
 
 # ------------------------------------------------------------------------------------ sensing
+#: contact groups: each contact type alone, then each contact population
+_CONTACT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    *((name, (name,)) for name in CONTACT_TYPES),
+    *((population, POPULATIONS[population]) for population in CONTACT_POPULATIONS),
+)
+
+
+def _contact_membership() -> np.ndarray:
+    """``(n_codes, n_groups)`` bool: which contact groups a cell type code counts in."""
+    n_codes = FIRST_IMMUNE_CODE + len(IMMUNE_TYPES)
+    membership = np.zeros((n_codes, len(_CONTACT_GROUPS)), dtype=bool)
+    for group, (_, members) in enumerate(_CONTACT_GROUPS):
+        for name in members:
+            membership[code(name), group] = True
+    return membership
+
+
+_CONTACT_MEMBERSHIP = _contact_membership()
+
+
 def contact_signals(sim: Simulation, voxels: np.ndarray, own_type: np.ndarray | None) -> dict:
-    """``net_contact`` and ``contact_<type>`` for cells at ``voxels`` (self not counted)."""
+    """``net_contact`` and ``contact_<type or population>`` for cells at ``voxels``.
+
+    Counts over each voxel and its von Neumann neighbours; a cell does not count itself.
+    """
     table = sim.state.immune
     rows = table.rows()
     n = sim.layout.n_voxels
-    out = {}
+    membership = _CONTACT_MEMBERSHIP
+    n_groups = membership.shape[1]
+    cell_group, cell_index = np.nonzero(membership[table.type[rows]].T)
+    keys = cell_group * n + table.voxel[rows][cell_index]
+    per_voxel = np.zeros((n_groups + 1, n + 1))  # row n_groups: NETs; column n: off-lattice
+    per_voxel[:n_groups, :n] = np.bincount(keys, minlength=n_groups * n).reshape(n_groups, n)
     nets = sim.state.nets
-    net_rows = nets.rows()
-    net_count = np.bincount(nets.voxel[net_rows], minlength=n).astype(np.float64)
-    out["net_contact"] = neighbourhood_sum(sim, net_count, voxels)
-    types = table.type[rows]
-    for name in CONTACT_TYPES:
-        these = rows[types == code(name)]
-        per_voxel = np.bincount(table.voxel[these], minlength=n).astype(np.float64)
-        total = neighbourhood_sum(sim, per_voxel, voxels)
-        if own_type is not None:
-            total = total - (own_type == code(name))
-        out[f"contact_{name}"] = total
-    for population in CONTACT_POPULATIONS:
-        members = np.array([code(t) for t in POPULATIONS[population]])
-        these = rows[np.isin(types, members)]
-        per_voxel = np.bincount(table.voxel[these], minlength=n).astype(np.float64)
-        total = neighbourhood_sum(sim, per_voxel, voxels)
-        if own_type is not None:
-            total = total - np.isin(own_type, members)
-        out[f"contact_{population}"] = total
+    per_voxel[n_groups, :n] = np.bincount(nets.voxel[nets.rows()], minlength=n)
+    neighbours = sim.neighbour_table[voxels]
+    neighbours = np.where(neighbours >= 0, neighbours, n)
+    total = per_voxel[:, voxels] + per_voxel[:, neighbours].sum(axis=2)
+    if own_type is not None:
+        total[:n_groups] -= membership[own_type].T
+    out = {"net_contact": total[n_groups]}
+    for group, (name, _) in enumerate(_CONTACT_GROUPS):
+        out[f"contact_{name}"] = total[group]
     return out
 
 
@@ -235,8 +253,7 @@ def sense(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
         return rows, rules.evaluate(signals, np.zeros(0, dtype=np.int32))
     voxels = table.voxel[rows]
     types = table.type[rows].astype(np.int32)
-    for index, field_id in enumerate(sim.field_ids):
-        signals[:, rules.signal_names.index(field_id)] = sim.state.conc[index, voxels]
+    signals[:, sim.field_signal_columns] = sim.state.conc[:, voxels].T
     in_tissue = sim.state.region[voxels] != 0
     signals[:, rules.signal_names.index("inducer")] = np.where(in_tissue, sim.inducer_level, 0.0)
     for name, values in contact_signals(sim, voxels, types).items():
