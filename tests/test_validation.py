@@ -12,7 +12,14 @@ Tolerances: the ranges of BIOLOGY.md, unchanged. Why they still hold at this sca
   written);
 - kinetics are averaged over the last 20 days (healthy) or 7 days (drive, starting after day
   14, when thickness and production have plateaued in the full runs), as in the full command;
-- the production fold of target 2 divides by the reduced healthy runs of the same seeds.
+- the production fold of target 2 divides by the reduced healthy runs of the same seeds;
+- target 3 (imiquimod-like induction) runs its full 21 days on a 0.5 mm mouse section instead of
+  1 mm (vehicle likewise), judged as in the full command;
+- target 4 (lesional state) runs a 0.5 mm human section for 45 days instead of 1 mm for 75: the
+  persistence check still sees 30 days after the stimulus stops (day 13.5), the IL-23/IL-12
+  folds and the pooled Th17/Treg counts come from the last 7 days of those 45 (the plaque has
+  plateaued by day 20 in the full runs), and the quarter-strength arm runs 30 days, where any
+  lesion it made would still be present and fail the check.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def reduced_results():
-    return run_targets(["1h", "1m", "2"], seeds=5, reduced=True)
+    return run_targets(["1h", "1m", "2", "3", "4"], seeds=5, reduced=True)
 
 
 def test_target_1_healthy_human_reduced(reduced_results):
@@ -44,5 +51,23 @@ def test_target_1_mouse_stationary_reduced(reduced_results):
 def test_target_2_psoriatic_drive_reduced(reduced_results):
     rows = [r for r in reduced_results if r.target == "2"]
     assert len(rows) == 6
+    for row in rows:
+        assert row.met, (row.quantity, row.values, row.range_text)
+
+
+def test_target_3_imiquimod_reduced(reduced_results):
+    rows = [r for r in reduced_results if r.target == "3"]
+    assert [r.quantity for r in rows] == [
+        "thickness at day 6 / vehicle",
+        "total score at day 6",
+        "days from last dose to thickness ratio < 1.5",
+    ]
+    for row in rows:
+        assert row.met, (row.quantity, row.values, row.range_text)
+
+
+def test_target_4_lesional_state_reduced(reduced_results):
+    rows = [r for r in reduced_results if r.target == "4"]
+    assert len(rows) == 4
     for row in rows:
         assert row.met, (row.quantity, row.values, row.range_text)
