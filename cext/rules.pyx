@@ -26,9 +26,17 @@ from libc.stdint cimport int8_t, int32_t, int64_t
 
 
 cdef inline double hill_term(double s, double half_max, double hill_power) noexcept nogil:
+    cdef double ratio
     if not (s > 0.0):
         return 0.0
-    return 1.0 / (1.0 + pow(half_max / s, hill_power))
+    ratio = half_max / s
+    # the default powers without a libm call: x*x is the correctly rounded square, as NumPy's
+    # power gives for an exponent of 2 (the twin)
+    if hill_power == 2.0:
+        return 1.0 / (1.0 + ratio * ratio)
+    if hill_power == 1.0:
+        return 1.0 / (1.0 + ratio)
+    return 1.0 / (1.0 + pow(ratio, hill_power))
 
 
 def evaluate_rules(const double[::1] signals, Py_ssize_t n_signals,
