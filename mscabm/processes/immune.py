@@ -280,17 +280,17 @@ def add_sources(sim: Simulation, source: np.ndarray, rows: np.ndarray, behaviour
     voxel_ml = layout.voxel_um**3 * 1e-12
     scale = field_mass_per_cell_pg(sim) / (1440.0 * voxel_ml)
     table = sim.state.immune
-    voxels = table.voxel[rows]
     names = sim.rules.behaviour_names
-    for index, field_id in enumerate(sim.field_ids):
-        if field_id in sim.knocked_out:
-            continue
-        if len(rows):
+    if len(rows):
+        # sums over the occupied voxels only (the same sums, in cell order, as over all voxels)
+        occupied, where = np.unique(table.voxel[rows], return_inverse=True)
+        for index, field_id in enumerate(sim.field_ids):
+            if field_id in sim.knocked_out:
+                continue
             rate = behaviour[:, names.index(f"secrete_{field_id}")]
             if np.any(rate):
-                source[index] += scale * np.bincount(
-                    voxels, weights=rate, minlength=layout.n_voxels
-                )
+                made = np.bincount(where, weights=rate, minlength=len(occupied))
+                source[index, occupied] += scale * made
     if "ll37_dna" in sim.field_ids and "ll37_dna" not in sim.knocked_out:
         nets = sim.state.nets
         net_rows = nets.rows()
