@@ -183,17 +183,24 @@ class FieldSolver:
 
     # ------------------------------------------------------------------------ coefficients
     def set_coefficients(
-        self, diffusion_um2_per_min: np.ndarray, decay_per_min: np.ndarray
+        self,
+        diffusion_um2_per_min: np.ndarray,
+        decay_per_min: np.ndarray,
+        coefficient_set: np.ndarray | None = None,
     ) -> None:
         """Set diffusion and first-order loss coefficients of every field.
 
         Parameters
         ----------
         diffusion_um2_per_min : ndarray
-            Diffusion coefficient (µm²/min, ≥ 0; 0 closes a voxel), shaped ``(n_fields,)``
-            (uniform), ``(n_fields, nz)`` (layered) or ``(n_fields, *shape)`` (per voxel).
+            Diffusion coefficient (µm²/min, ≥ 0; 0 closes a voxel), shaped ``(n,)``
+            (uniform), ``(n, nz)`` (layered) or ``(n, *shape)`` (per voxel), where ``n`` is
+            ``n_fields``, or the number of coefficient sets with ``coefficient_set``.
         decay_per_min : ndarray
             First-order loss (1/min, ≥ 0: decay plus uptake), in any of the same shapes.
+        coefficient_set : ndarray of int, shape (n_fields,), optional
+            Row of ``diffusion_um2_per_min`` and ``decay_per_min`` of each field: fields
+            that share coefficients are given once (the same as repeating the rows).
 
         Notes
         -----
@@ -201,21 +208,37 @@ class FieldSolver:
         uniform) steps use the exact layered solver, otherwise preconditioned conjugate
         gradients.
         """
-        diffusion = self._coefficient("diffusion_um2_per_min", diffusion_um2_per_min)
-        decay = self._coefficient("decay_per_min", decay_per_min)
+        if coefficient_set is None:
+            sets = None
+            n_rows = self.n_fields
+        else:
+            sets = np.asarray(coefficient_set)
+            if sets.shape != (self.n_fields,) or sets.dtype.kind not in "iu":
+                raise ValueError(
+                    f"coefficient_set must be integers of shape ({self.n_fields},), "
+                    f"got {sets.dtype} {sets.shape}"
+                )
+            n_rows = np.shape(diffusion_um2_per_min)[0] if np.ndim(diffusion_um2_per_min) else 0
+            if sets.size and (sets.min() < 0 or sets.max() >= n_rows):
+                raise ValueError(f"coefficient_set must be rows in [0, {n_rows})")
+            sets = sets.astype(np.int64)
+        diffusion = self._coefficient("diffusion_um2_per_min", diffusion_um2_per_min, n_rows)
+        decay = self._coefficient("decay_per_min", decay_per_min, n_rows)
         layered_diffusion = self._as_layered(diffusion)
         layered_decay = self._as_layered(decay)
         if layered_diffusion is not None and layered_decay is not None:
             self._mode = "layered"
+            if sets is not None:
+                layered_diffusion, layered_decay = layered_diffusion[sets], layered_decay[sets]
             self._setup_layered(layered_diffusion, layered_decay)
             self._work = {}
         else:
             self._mode = "general"
-            self._setup_general(self._as_voxels(diffusion), self._as_voxels(decay))
+            self._setup_general(self._as_voxels(diffusion), self._as_voxels(decay), sets)
 
-    def _coefficient(self, name: str, values: np.ndarray) -> np.ndarray:
+    def _coefficient(self, name: str, values: np.ndarray, n_rows: int) -> np.ndarray:
         array = np.asarray(values, dtype=np.float64)
-        allowed = [(self.n_fields,), (self.n_fields, self.shape[0]), (self.n_fields, *self.shape)]
+        allowed = [(n_rows,), (n_rows, self.shape[0]), (n_rows, *self.shape)]
         if array.shape not in allowed:
             raise ValueError(f"{name} must have shape one of {allowed}, got {array.shape}")
         # min is NaN if any value is (NaN >= 0 is False); two reductions, no temporaries
@@ -224,12 +247,12 @@ class FieldSolver:
         return array
 
     def _as_layered(self, array: np.ndarray) -> np.ndarray | None:
-        """Return ``(n_fields, nz)`` if ``array`` depends on depth only, else None."""
+        """Return ``(n, nz)`` if ``array`` depends on depth only, else None."""
         if array.ndim == 1:
             return np.repeat(array[:, None], self.shape[0], axis=1)
         if array.ndim == 2:
             return array.copy()
-        rows = array.reshape(self.n_fields, self.shape[0], -1)
+        rows = array.reshape(array.shape[0], self.shape[0], -1)
         # one column against the first before all of them: skin surfaces differ at once
         if np.array_equal(rows[:, :, 0], rows[:, :, rows.shape[2] // 2]) and np.all(
             rows == rows[:, :, :1]
@@ -238,7 +261,7 @@ class FieldSolver:
         return None
 
     def _as_voxels(self, array: np.ndarray) -> np.ndarray:
-        target = (self.n_fields, *self.shape)
+        target = (array.shape[0], *self.shape)
         expanded = array.reshape(array.shape + (1,) * (len(target) - array.ndim))
         return np.ascontiguousarray(np.broadcast_to(expanded, target))
 
@@ -337,29 +360,53 @@ class FieldSolver:
         }
         return self._tables
 
-    def _setup_general(self, diffusion: np.ndarray, decay: np.ndarray) -> None:
+    def _setup_general(
+        self, diffusion: np.ndarray, decay: np.ndarray, sets: np.ndarray | None = None
+    ) -> None:
         """Build the multigrid hierarchy of the general solver (see the module docstring).
 
         One hierarchy per distinct coefficient set: fields whose open rows have identical
         diffusion and loss arrays (compared exactly) and the same bottom condition share it.
+        With ``sets`` (the row of ``diffusion`` and ``decay`` of each field), fields of one
+        row and bottom condition share a hierarchy, without comparing arrays.
         """
-        n_fields, nz = self.n_fields, self.shape[0]
+        nz = self.shape[0]
         scale = self._weight_scale
         tables = self._multigrid_tables()
-        open_rows = np.flatnonzero((diffusion > 0.0).reshape(n_fields, nz, -1).any(axis=(0, 2)))
+        # the rows of diffusion and decay that fields use (all of them without sets)
+        used = slice(None) if sets is None else np.unique(sets)
+        open_rows = np.flatnonzero(
+            (diffusion[used] > 0.0).reshape(-1, nz, diffusion[0].size // nz).any(axis=(0, 2))
+        )
         rows = int(open_rows[-1]) + 1 if open_rows.size else 1
         self._rows = rows  # rows at and above `rows` are closed in every field
         above = decay[:, rows:]
         # 1 / (1 + dt Λ) of the closed rows; None when Λ = 0 there (air): c' = c + dt s
-        self._above_inverse = 1.0 / (1.0 + self.dt_min * above) if above.any() else None
+        self._above_inverse = 1.0 / (1.0 + self.dt_min * above) if above[used].any() else None
+        bottom_diffusion = diffusion[:, 0]
+        if sets is not None:  # one row per field
+            if self._above_inverse is not None:
+                self._above_inverse = self._above_inverse[sets]
+            bottom_diffusion = bottom_diffusion[sets]
         self._bottom_weight_voxels = np.where(
-            self._bottom_fixed[:, *([None] * (self._ndim - 1))], scale * diffusion[:, 0], 0.0
+            self._bottom_fixed[:, *([None] * (self._ndim - 1))], scale * bottom_diffusion, 0.0
         )
-        coefficient_set, representatives = _coefficient_sets(
-            diffusion[:, :rows], decay[:, :rows], self._bottom_fixed
-        )
-        d = diffusion[representatives, :rows]
-        base = 1.0 + self.dt_min * decay[representatives, :rows]
+        if sets is None:
+            coefficient_set, representatives = _coefficient_sets(
+                diffusion[:, :rows], decay[:, :rows], self._bottom_fixed
+            )
+            rows_of = representatives
+        else:
+            keys = 2 * sets + self._bottom_fixed
+            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            order = np.argsort(first, kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            coefficient_set = rank[inverse.ravel()].astype(np.int64)
+            representatives = first[order].astype(np.int64)
+            rows_of = sets[representatives]
+        d = diffusion[rows_of, :rows]
+        base = 1.0 + self.dt_min * decay[rows_of, :rows]
         base[:, 0] += self._bottom_weight_voxels[representatives]
         if self._ndim == 2 and self.lateral_bc == "periodic" and d.shape[2] > 1:
             # one periodic lateral axis: the compiled build (same arithmetic, same bits)

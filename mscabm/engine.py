@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import mesa
@@ -231,6 +232,11 @@ class Simulation(mesa.Model):
         if initial_state is None:
             initial_state = _initial.for_scenario(self)
         _initial.apply(self, *initial_state)
+        self._coefficients = transport.Coefficients(self)
+        # the immune types allowed in each region (immune.allowed_table of the four codes)
+        self._allowed_by_region = immune.allowed_table(
+            SimpleNamespace(spec=spec, state=SimpleNamespace(region=np.arange(4, dtype=np.uint8)))
+        )
         self._update_geometry()
         if "immune/type" in initial_state[0]:
             self.state.immune.load_arrays("immune", initial_state[0])
@@ -412,21 +418,18 @@ class Simulation(mesa.Model):
         centre = kc.z_bottom_um[basal] + 0.5 * kc.height_um[basal]
         basal_voxels = np.unique(self.layout.voxel_of(kc.column[basal], centre))
         # coefficients depend only on the regions (and on where basal cells take up cytokines):
-        # rebuild the solver's operator only when those changed
-        unchanged = np.array_equal(region, self.state.region) and (
-            self.spec.keratinocyte.basal_uptake_per_min == 0
-            or np.array_equal(basal_voxels, self.state.basal_voxels)
-        )
+        # update the voxels that changed, rebuild the solver's operator only when any did
+        region_changed = not np.array_equal(region, self.state.region)
         self.state.region = region
         self.state.basal_voxels = basal_voxels
-        if not unchanged or not hasattr(self, "allowed"):
-            self.allowed = immune.allowed_table(self)
-        if self.field_ids and not unchanged:
-            diffusion, decay = transport.coefficients(self, self.state.region)
-            n_fields = len(self.field_ids)
+        if region_changed or not hasattr(self, "allowed"):
+            self.allowed = np.take(self._allowed_by_region, region, axis=1)
+        if self.field_ids and self._coefficients.update(region, basal_voxels):
+            shape = self.layout.shape
             self.solver.set_coefficients(
-                diffusion.reshape((n_fields, *self.layout.shape)),
-                decay.reshape((n_fields, *self.layout.shape)),
+                self._coefficients.diffusion.reshape((-1, *shape)),
+                self._coefficients.decay.reshape((-1, *shape)),
+                coefficient_set=self._coefficients.coefficient_set,
             )
 
     def raise_outgrown(self) -> None:
@@ -579,7 +582,7 @@ class Simulation(mesa.Model):
         self.baseline = dict(meta["baseline"])
         self.fast_forward(int(meta["step"]))
         self._update_geometry()
-        self.allowed = immune.allowed_table(self)
+        self.allowed = np.take(self._allowed_by_region, self.state.region, axis=1)
         self.readouts = _readouts.measure(self)
 
 

@@ -443,6 +443,35 @@ def test_inactive_fields_are_left_untouched(kind):
         solver.step(conc, source, active=np.array([True, False]))
 
 
+@pytest.mark.parametrize("kind", ["layered", "voxel"])
+@pytest.mark.parametrize("shape", [(24, 20), (10, 6, 8)])
+def test_coefficient_sets_give_the_bits_of_repeated_rows(kind, shape):
+    diffusion, decay, _, _ = skin_coefficients(shape, n_fields=3)
+    if kind == "layered":
+        diffusion = diffusion.reshape(3, shape[0], -1)[:, :, 0].copy()
+        decay = decay.reshape(3, shape[0], -1)[:, :, 0].copy()
+    sets = np.array([1, 0, 1, 2, 1])  # fields 0, 2 and 4 share a row, field 4 fixed at the bottom
+    bottom = {"bottom_bc": ["no_flux"] * 4 + ["fixed"], "bottom_value": [0, 0, 0, 0, 3.0]}
+    rng = np.random.default_rng(5)
+    start = rng.uniform(0, 1, (5, *shape))
+    source = rng.uniform(0, 1, (5, *shape))
+    results = []
+    for coefficients in [(diffusion[sets], decay[sets]), (diffusion, decay, sets)]:
+        solver = FieldSolver(shape, VOXEL, DT, 5, **bottom)
+        solver.set_coefficients(*coefficients)
+        conc = start.copy()
+        for _ in range(3):
+            solver.step(conc, source)
+        results.append((conc, solver.last_iterations.copy()))
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
+    solver = FieldSolver(shape, VOXEL, DT, 5, **bottom)
+    with pytest.raises(ValueError, match="coefficient_set"):
+        solver.set_coefficients(diffusion, decay, np.array([0, 1, 2, 3, 1]))
+    with pytest.raises(ValueError, match="coefficient_set"):
+        solver.set_coefficients(diffusion, decay, np.array([0, 1, 2]))
+
+
 def irregular_skin(shape, seed):
     """Skin with a surface that jumps column by column, a 1-3 voxel barrier (D x 0.01, its own
     decay), closed voxels inside the tissue, a deeper dermis with its own decay and uptake."""
@@ -507,7 +536,9 @@ def test_engine_tolerance_keeps_fields_close_to_a_tight_solve():
     calls = [("coefficients", diffusion.reshape(shape), decay.reshape(shape))]
     set_coefficients, step = solver.set_coefficients, solver.step
 
-    def record_coefficients(diffusion, decay):
+    def record_coefficients(diffusion, decay, coefficient_set=None):
+        if coefficient_set is not None:  # one row per field
+            diffusion, decay = diffusion[coefficient_set], decay[coefficient_set]
         calls.append(("coefficients", diffusion.copy(), decay.copy()))
         set_coefficients(diffusion, decay)
 

@@ -94,6 +94,22 @@ def test_two_simulations_in_one_process_are_independent():
         np.testing.assert_array_equal(first.state.kc.columns[name], alone.state.kc.columns[name])
 
 
+@pytest.mark.parametrize("uptake", [0.0, 0.05])
+def test_coefficients_updated_voxel_by_voxel_equal_a_full_rebuild(uptake):
+    from mscabm.processes import immune, transport
+
+    sim = Simulation(
+        "psoriasis_human", rng=2, overrides=[*TINY, f"keratinocyte.basal_uptake_per_min={uptake}"]
+    )
+    kept = sim._coefficients
+    for _ in range(30):
+        sim.step()
+        diffusion, decay = transport.coefficients(sim, sim.state.region)
+        assert np.array_equal(kept.diffusion[kept.coefficient_set], diffusion)
+        assert np.array_equal(kept.decay[kept.coefficient_set], decay)
+        assert np.array_equal(sim.allowed, immune.allowed_table(sim))
+
+
 def test_simulation_is_a_mesa_model_with_time_in_days():
     import mesa
 

@@ -45,36 +45,114 @@ def regions(tissue: np.ndarray) -> np.ndarray:
     return region
 
 
-def coefficients(sim: Simulation, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-voxel diffusion (µm²/min) and first-order loss (1/min) of every field."""
-    field_ids = sim.field_ids
-    n_fields = len(field_ids)
-    diffusion = np.zeros((n_fields, region.size))
-    decay = np.zeros((n_fields, region.size))
-    basal_uptake = sim.spec.keratinocyte.basal_uptake_per_min
-    for index, field_id in enumerate(field_ids):
+def coefficient_tables(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
+    """Diffusion (µm²/min) and loss (1/min) of every field in each region, ``(n_fields, 4)``.
+
+    Columns are the region codes (air, stratum corneum, viable epidermis, dermis); basal
+    uptake is not included (see :func:`coefficients`).
+    """
+    n_fields = len(sim.field_ids)
+    by_region_d = np.zeros((n_fields, 4))
+    by_region_k = np.zeros((n_fields, 4))
+    for index, field_id in enumerate(sim.field_ids):
         spec = sim.spec.fields[field_id]
-        by_region_d = np.array(
-            [
-                0.0,
-                spec.diffusion_um2_per_min * spec.stratum_corneum_diffusion_factor,
-                spec.diffusion_um2_per_min,
-                spec.diffusion_um2_per_min,
-            ]
-        )
-        by_region_k = np.array(
-            [
-                0.0,
-                LN2 / spec.stratum_corneum_half_life_min,
-                LN2 / spec.half_life_min,
-                LN2 / spec.dermis_half_life_min,
-            ]
-        )
-        diffusion[index] = by_region_d[region]
-        decay[index] = by_region_k[region]
-        if basal_uptake > 0:
-            decay[index][sim.state.basal_voxels] += basal_uptake
+        by_region_d[index] = [
+            0.0,
+            spec.diffusion_um2_per_min * spec.stratum_corneum_diffusion_factor,
+            spec.diffusion_um2_per_min,
+            spec.diffusion_um2_per_min,
+        ]
+        by_region_k[index] = [
+            0.0,
+            LN2 / spec.stratum_corneum_half_life_min,
+            LN2 / spec.half_life_min,
+            LN2 / spec.dermis_half_life_min,
+        ]
+    return by_region_d, by_region_k
+
+
+def coefficients(sim: Simulation, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-voxel diffusion (µm²/min) and first-order loss (1/min) of every field.
+
+    The loss is the region's decay plus ``basal_uptake_per_min`` in the voxels of
+    ``sim.state.basal_voxels``. :class:`Coefficients` keeps the same values up to date.
+    """
+    by_region_d, by_region_k = coefficient_tables(sim)
+    diffusion = by_region_d[:, region]
+    decay = by_region_k[:, region]
+    basal_uptake = sim.spec.keratinocyte.basal_uptake_per_min
+    if basal_uptake > 0:
+        decay[:, sim.state.basal_voxels] += basal_uptake
     return diffusion, decay
+
+
+class Coefficients:
+    """The solver's per-voxel coefficients, kept up to date voxel by voxel.
+
+    Fields whose region tables are equal share one coefficient set (psoriasis_human: 7
+    sets for 20 fields). :meth:`update` rewrites only the voxels whose region or basal
+    uptake changed; the values are those of :func:`coefficients` (same bits: a table
+    entry, plus the uptake in basal voxels).
+
+    Attributes
+    ----------
+    coefficient_set : ndarray of int64, shape (n_fields,)
+        Set of each field.
+    diffusion, decay : ndarray, shape (n_sets, n_voxels)
+        Coefficients of each set (valid after the first :meth:`update`).
+    """
+
+    def __init__(self, sim: Simulation):
+        by_region_d, by_region_k = coefficient_tables(sim)
+        tables = np.concatenate([by_region_d, by_region_k], axis=1)
+        unique, first, inverse = np.unique(tables, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # sets numbered in order of first field
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        self.coefficient_set = rank[inverse.ravel()].astype(np.int64)
+        self._table_d = np.ascontiguousarray(unique[order, :4])
+        self._table_k = np.ascontiguousarray(unique[order, 4:])
+        self._uptake = float(sim.spec.keratinocyte.basal_uptake_per_min)
+        self._n_voxels = sim.layout.n_voxels
+        self._region: np.ndarray | None = None
+        self._basal = np.zeros(self._n_voxels, dtype=bool)
+        self.diffusion = np.zeros((len(order), self._n_voxels))
+        self.decay = np.zeros((len(order), self._n_voxels))
+
+    def update(self, region: np.ndarray, basal_voxels: np.ndarray) -> bool:
+        """Bring the coefficients to ``region`` and ``basal_voxels``; return whether they changed.
+
+        Parameters
+        ----------
+        region : ndarray of uint8, shape (n_voxels,)
+            Region code per voxel (:func:`regions`).
+        basal_voxels : ndarray of int64
+            Voxels holding basal cells (uptake ``basal_uptake_per_min`` there).
+        """
+        changed = None if self._region is None else region != self._region
+        if self._uptake > 0:
+            basal = np.zeros(self._n_voxels, dtype=bool)
+            basal[basal_voxels] = True
+            if changed is not None:
+                changed |= basal != self._basal
+            self._basal = basal
+        self._region = region.copy()
+        if changed is None:
+            self.diffusion[...] = self._table_d[:, region]
+            self.decay[...] = self._table_k[:, region]
+            if self._uptake > 0:
+                self.decay[:, self._basal] += self._uptake
+            return True
+        voxels = np.flatnonzero(changed)
+        if not len(voxels):
+            return False
+        codes = region[voxels]
+        self.diffusion[:, voxels] = self._table_d[:, codes]
+        decay = self._table_k[:, codes]
+        if self._uptake > 0:
+            decay[:, self._basal[voxels]] += self._uptake
+        self.decay[:, voxels] = decay
+        return True
 
 
 def secretion_sources(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> np.ndarray:
