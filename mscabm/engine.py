@@ -419,11 +419,15 @@ class Simulation(mesa.Model):
         basal_voxels = np.unique(self.layout.voxel_of(kc.column[basal], centre))
         # coefficients depend only on the regions (and on where basal cells take up cytokines):
         # update the voxels that changed, rebuild the solver's operator only when any did
-        region_changed = not np.array_equal(region, self.state.region)
+        previous = self.state.region
         self.state.region = region
         self.state.basal_voxels = basal_voxels
-        if region_changed or not hasattr(self, "allowed"):
+        if previous.shape != region.shape or not hasattr(self, "allowed"):
             self.allowed = np.take(self._allowed_by_region, region, axis=1)
+        else:  # the voxels whose region changed
+            changed = np.flatnonzero(region != previous)
+            if len(changed):
+                self.allowed[:, changed] = self._allowed_by_region[:, region[changed]]
         if self.field_ids and self._coefficients.update(region, basal_voxels):
             shape = self.layout.shape
             self.solver.set_coefficients(

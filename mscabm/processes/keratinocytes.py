@@ -80,13 +80,9 @@ def cycle_and_divide(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -
     kc.in_fixed_phase[entering] = True
     kc.fixed_phase_left_h[entering] = params.cycle_fixed_phase_h
     if len(dividing):
-        supra_prob = dict(
-            zip(
-                rows.tolist(),
-                behaviour[:, sim.rules.behaviour_index("suprabasal_proliferation")].tolist(),
-                strict=True,
-            )
-        )
+        # probability that a suprabasal daughter keeps cycling, by the mother's row
+        supra_prob = np.zeros(kc.capacity)
+        supra_prob[rows] = behaviour[:, sim.rules.behaviour_index("suprabasal_proliferation")]
         _divide(sim, dividing, supra_prob)
 
 
@@ -99,7 +95,7 @@ def _bottom_keys(sim: Simulation) -> np.ndarray:
     return bottom
 
 
-def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float]) -> None:
+def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: np.ndarray) -> None:
     kc, params, step, layout = sim.state.kc, sim.spec.keratinocyte, sim.steps, sim.layout
     order = dividing[
         sim.random_stream.permutation(step, Purpose.DIVISION_PLACEMENT, CELL, kc.id[dividing])
@@ -107,11 +103,12 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float])
     alive = kc.rows()
     basal_rows = alive[kc.basal[alive]]
     basal_count = np.bincount(kc.column[basal_rows], minlength=layout.n_columns)
-    committed = {}
-    for row in basal_rows[kc.state[basal_rows] == KS.COMMITTED]:
-        committed.setdefault(int(kc.column[row]), []).append(int(row))
-    for rows_in_column in committed.values():
-        rows_in_column.sort(key=lambda r: (int(kc.committed_step[r]), int(kc.id[r])))
+    # committed basal cells of each column, by the step they committed, then by id
+    waiting = basal_rows[kc.state[basal_rows] == KS.COMMITTED]
+    waiting = waiting[np.lexsort((kc.id[waiting], kc.committed_step[waiting], kc.column[waiting]))]
+    committed: dict[int, list[int]] = {}
+    for row, column in zip(waiting.tolist(), kc.column[waiting].tolist(), strict=True):
+        committed.setdefault(column, []).append(row)
     bottom = _bottom_keys(sim)
     draws = sim.random_stream.uniforms(step, Purpose.FATE, CELL, kc.id[order], 4)
     intervals, suprabasal_flags = [], []
@@ -189,7 +186,7 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: dict[int, float])
                     placed = True
         if not placed:  # column shoving: the daughter enters the bottom of the suprabasal stack
             push_to_bottom(daughter, column)
-            keeps_cycling = daughter_cycles and draws[position, 0] < supra_prob.get(row, 0.0)
+            keeps_cycling = daughter_cycles and draws[position, 0] < supra_prob[row]
             if not keeps_cycling:
                 kc.state[daughter] = KS.SPINOUS
     log = sim.state.events
@@ -286,30 +283,41 @@ def mature(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
 
 
 def cornify(sim: Simulation) -> None:
-    """The top viable cell of each column cornifies once mature (repeated while any is ready)."""
+    """The top viable cell of each column cornifies once mature (repeated while any is ready).
+
+    Round ``k`` (at most 64) takes the cells ``k`` below the top of every column whose top
+    ``k + 1`` cells are all ready, in the order of their ids: one sort of the stacks serves
+    all rounds (removing the top cells keeps the order of the others).
+    """
     kc, params, step, layout = sim.state.kc, sim.spec.keratinocyte, sim.steps, sim.layout
+    alive = kc.rows()
+    supra = alive[~kc.basal[alive]]
+    if not len(supra):
+        return
+    order, col_start = _kernels.stack_order(kc.column[supra], kc.stack_key[supra], layout.n_columns)
+    sorted_rows = supra[order]
+    # not-ready cells at or above each position of its column (top = last of the column)
+    not_ready = (~(kc.maturation[sorted_rows] >= 2.0)).astype(np.int64)
+    above = np.cumsum(not_ready[::-1])[::-1]
+    column_end = np.repeat(col_start[1:], np.diff(col_start))
+    above -= np.r_[above, 0][column_end]
+    depth = column_end - 1 - np.arange(len(sorted_rows))
+    taken = np.flatnonzero((above == 0) & (depth < 64))
+    if not len(taken):
+        return
+    taken_rows, taken_depth = sorted_rows[taken], depth[taken]
+    by_round = np.lexsort((kc.id[taken_rows], taken_depth))
+    taken_rows, taken_depth = taken_rows[by_round], taken_depth[by_round]
+    bounds = np.flatnonzero(np.r_[True, taken_depth[1:] != taken_depth[:-1], True])
     spread_columns = np.concatenate(
         [np.arange(layout.n_columns)[:, None], layout.neighbours], axis=1
     )
-    share = 1.0 / spread_columns.shape[1]
-    for _ in range(64):
-        alive = kc.rows()
-        supra = alive[~kc.basal[alive]]
-        if not len(supra):
-            return
-        order, col_start = _kernels.stack_order(
-            kc.column[supra], kc.stack_key[supra], layout.n_columns
-        )
-        sorted_rows = supra[order]
-        has_cells = col_start[1:] > col_start[:-1]
-        top = sorted_rows[col_start[1:][has_cells] - 1]
-        ready = top[kc.maturation[top] >= 2.0]
-        if not len(ready):
-            return
-        ready = ready[np.argsort(kc.id[ready], kind="stable")]
+    n_spread = spread_columns.shape[1]
+    share = 1.0 / n_spread
+    sc = sim.state.sc
+    for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        ready = taken_rows[first:last]
         columns = kc.column[ready]
-        n_spread = spread_columns.shape[1]
-        sc = sim.state.sc
         sc.add(
             len(ready) * n_spread,
             column=spread_columns[columns].ravel(),
