@@ -278,8 +278,8 @@ class Simulation(mesa.Model):
         keratinocytes.shed(self, self._column_shedding_speed(kc_rows, kc_behaviour))
         mark("differentiate")
         keratinocytes.spread_basal(self)
-        moved = keratinocytes.relax_columns(self)  # restacks first
-        self._update_geometry(restack=moved)
+        moved = keratinocytes.relax_columns(self)  # restacks first; the columns that changed
+        self._update_geometry(columns=moved)
         mark("geometry")
         immune.advance(self, immune_rows, immune_behaviour)
         mark("immune")
@@ -407,8 +407,12 @@ class Simulation(mesa.Model):
             speed = np.where(top > 0, top, 1.0)
         return speed
 
-    def _update_geometry(self, restack: bool = True) -> None:
-        if restack:
+    def _update_geometry(self, restack: bool = True, columns: np.ndarray | None = None) -> None:
+        """Restack (all columns, or only ``columns`` when given), paint, new coefficients."""
+        if columns is not None:
+            if len(columns):
+                keratinocytes.restack(self, columns)
+        elif restack:
             keratinocytes.restack(self)
         self.state.tissue = keratinocytes.rasterize(self)
         region = transport.regions(self.state.tissue)

@@ -413,7 +413,7 @@ def spread_basal(sim: Simulation) -> None:
             break
 
 
-def relax_columns(sim: Simulation) -> bool:
+def relax_columns(sim: Simulation) -> np.ndarray:
     """Level neighbouring columns: tissue tension squeezes cells sideways from tall stacks.
 
     A column whose viable top stands more than ``column_height_tolerance_um`` above its lowest
@@ -423,8 +423,9 @@ def relax_columns(sim: Simulation) -> bool:
 
     Returns
     -------
-    bool
-        Whether a cell moved (if not, the stacks restacked here are current).
+    numpy.ndarray of int64
+        The columns a cell left or joined, ascending (empty if none: the stacks restacked
+        here are current; otherwise ``restack(sim, columns)`` brings them up to date).
     """
     kc, params, layout, step = sim.state.kc, sim.spec.keratinocyte, sim.layout, sim.steps
     restack(sim)
@@ -435,7 +436,7 @@ def relax_columns(sim: Simulation) -> bool:
     excess = viable - viable[lowest]
     donors = np.flatnonzero(excess > params.column_height_tolerance_um)
     if not len(donors):
-        return False
+        return donors
     donors = donors[
         sim.random_stream.permutation(step, Purpose.COLUMN_LEVELLING, EntityKind.COLUMN, donors)
     ]
@@ -445,7 +446,7 @@ def relax_columns(sim: Simulation) -> bool:
     if len(supra):
         np.maximum.at(top_key, kc.column[supra], kc.stack_key[supra])
     busy = np.zeros(layout.n_columns, dtype=bool)
-    moved = False
+    moved = []
     for donor in donors.tolist():
         receiver = int(lowest[donor])
         if busy[donor] or busy[receiver]:
@@ -460,12 +461,24 @@ def relax_columns(sim: Simulation) -> bool:
         kc.column[moving] = receiver
         kc.stack_key[moving] = top_key[receiver]
         busy[donor] = busy[receiver] = True
-        moved = True
-    return moved
+        moved += [donor, receiver]
+    return np.array(sorted(moved), dtype=np.int64)
 
 
-def restack(sim: Simulation) -> None:
-    """Column shoving: renumber each suprabasal stack and recompute every cell's height position."""
+def restack(sim: Simulation, columns: np.ndarray | None = None) -> None:
+    """Column shoving: renumber each suprabasal stack and recompute every cell's height position.
+
+    Parameters
+    ----------
+    sim
+        The simulation.
+    columns
+        Restack only these columns (their cells moved since the last full restack; the
+        corneum is unchanged): the other columns' keys and heights are current.
+    """
+    if columns is not None:
+        _restack_columns(sim, columns)
+        return
     kc, params, layout = sim.state.kc, sim.spec.keratinocyte, sim.layout
     alive = kc.rows()
     basal = alive[kc.basal[alive]]
@@ -504,6 +517,41 @@ def restack(sim: Simulation) -> None:
     )
 
 
+def _restack_columns(sim: Simulation, columns: np.ndarray) -> None:
+    """:func:`restack` of some columns (the same arithmetic on their cells)."""
+    kc, params, layout = sim.state.kc, sim.spec.keratinocyte, sim.layout
+    selected = np.zeros(layout.n_columns, dtype=bool)
+    selected[columns] = True
+    alive = kc.rows()
+    here = alive[selected[kc.column[alive]]]
+    basal = here[kc.basal[here]]
+    supra = here[~kc.basal[here]]
+    kc.z_bottom_um[basal] = layout.bm_height_um[kc.column[basal]]
+    base = layout.bm_height_um + params.basal_height_um
+    if len(supra):
+        order, col_start = _kernels.stack_order(
+            kc.column[supra], kc.stack_key[supra], layout.n_columns
+        )
+        sorted_rows = np.ascontiguousarray(supra[order])
+        counts = np.diff(col_start)
+        kc.stack_key[sorted_rows] = (
+            np.arange(len(sorted_rows)) - np.repeat(col_start[:-1], counts)
+        ).astype(float)
+        z_bottom, column_top = _kernels.stack_columns(
+            col_start, sorted_rows, np.ascontiguousarray(kc.height_um), base
+        )
+        kc.z_bottom_um[sorted_rows] = z_bottom[sorted_rows]
+    else:
+        column_top = base.copy()
+    basal_count = np.bincount(kc.column[basal], minlength=layout.n_columns)
+    supra_count = np.bincount(kc.column[supra], minlength=layout.n_columns)
+    empty = (basal_count == 0) & (supra_count == 0)
+    column_top = np.where(empty, layout.bm_height_um, column_top)
+    viable_top = sim.state.viable_top_um.copy()
+    viable_top[selected] = column_top[selected]
+    sim.state.viable_top_um = viable_top
+
+
 _SUPRA_CODE = {
     KS.TA: TISSUE_CODES["suprabasal_ta"],
     KS.COMMITTED: TISSUE_CODES["spinous"],
@@ -511,16 +559,25 @@ _SUPRA_CODE = {
     KS.GRANULAR: TISSUE_CODES["granular"],
     KS.STEM: TISSUE_CODES["suprabasal_ta"],
 }
+_SUPRA_LOOKUP = np.zeros(256, dtype=np.uint8)  # tissue code of a suprabasal cell by state
+for _state, _code in _SUPRA_CODE.items():
+    _SUPRA_LOOKUP[_state] = _code
+_SUPRA_LOOKUP.flags.writeable = False
 
 
 def rasterize(sim: Simulation) -> np.ndarray:
-    """Paint the tissue layer (uint8 codes, raveled) from columns, stacks and the corneum."""
+    """Paint the tissue layer (uint8 codes, raveled) from columns, stacks and the corneum.
+
+    A voxel is dermis below the basement membrane, basal where its centre lies in the basal
+    layer (below the column's viable top), corneum from the viable top to the top of the
+    corneum, air elsewhere; suprabasal cells are painted over, then the capillaries.
+    """
     kc, params, layout = sim.state.kc, sim.spec.keratinocyte, sim.layout
     nz, n_columns, voxel = layout.nz, layout.n_columns, layout.voxel_um
-    centre = ((np.arange(nz) + 0.5) * voxel)[:, None]
-    bm = layout.bm_height_um[None, :]
-    top = sim.state.viable_top_um[None, :]
-    sc_top = top + sim.state.sc_height_um[None, :]
+    centre = (np.arange(nz) + 0.5) * voxel
+    bm = layout.bm_height_um
+    top = sim.state.viable_top_um
+    sc_top = top + sim.state.sc_height_um
     alive = kc.rows()
     basal = alive[kc.basal[alive]]
     basal_code = np.zeros(n_columns, dtype=np.uint8)
@@ -535,22 +592,26 @@ def rasterize(sim: Simulation) -> np.ndarray:
     sc_code = np.where(
         para, TISSUE_CODES["parakeratotic_corneum"], TISSUE_CODES["stratum_corneum"]
     ).astype(np.uint8)
-    tissue = np.zeros((nz, n_columns), dtype=np.uint8)
-    tissue[centre < bm] = TISSUE_CODES["dermis"]
-    in_basal = (centre >= bm) & (centre < bm + params.basal_height_um) & (centre < top)
-    tissue = np.where(in_basal, basal_code[None, :], tissue)
-    in_sc = (centre >= top) & (centre < sc_top)
-    tissue = np.where(in_sc, sc_code[None, :], tissue)
-    tissue = np.ascontiguousarray(tissue.ravel())
+    # Each column, bottom to top: dermis, basal, air, corneum, air. The layers end at the first
+    # voxel whose centre is not below the bound (the number of centres below it).
+    dermis_end = np.searchsorted(centre, bm)
+    basal_end = np.searchsorted(centre, np.minimum(bm + params.basal_height_um, top))
+    sc_start = np.maximum(np.searchsorted(centre, top), basal_end)
+    sc_end = np.maximum(np.searchsorted(centre, sc_top), sc_start)
+    basal_end = np.maximum(basal_end, dermis_end)
+    ends = np.stack([dermis_end, basal_end, sc_start, sc_end, np.full(n_columns, nz)], axis=1)
+    lengths = np.diff(ends, axis=1, prepend=0).ravel()
+    codes_by_layer = np.zeros((n_columns, 5), dtype=np.uint8)
+    codes_by_layer[:, 0] = TISSUE_CODES["dermis"]
+    codes_by_layer[:, 1] = basal_code
+    codes_by_layer[:, 3] = sc_code
+    by_column = np.repeat(codes_by_layer.ravel(), lengths).reshape(n_columns, nz)
+    tissue = np.ascontiguousarray(by_column.T).ravel()
     supra = alive[~kc.basal[alive]]
     if len(supra):
         order, col_start = _kernels.stack_order(kc.column[supra], kc.stack_key[supra], n_columns)
         codes = np.zeros(kc.capacity, dtype=np.uint8)
-        for state, code in _SUPRA_CODE.items():
-            codes[supra[kc.state[supra] == state]] = code
-        codes[supra[kc.parakeratotic[supra] & (kc.state[supra] == KS.SPINOUS)]] = TISSUE_CODES[
-            "spinous"
-        ]
+        codes[supra] = _SUPRA_LOOKUP[kc.state[supra]]
         owner = np.full(nz * n_columns, -1, dtype=np.int64)
         outside = _kernels.rasterize_columns(
             col_start,
