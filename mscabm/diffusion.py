@@ -375,6 +375,8 @@ class FieldSolver:
         tables = self._multigrid_tables()
         # the rows of diffusion and decay that fields use (all of them without sets)
         used = slice(None) if sets is None else np.unique(sets)
+        if sets is not None and len(used) == len(diffusion):
+            used = slice(None)  # every row (no copy)
         open_rows = np.flatnonzero(
             (diffusion[used] > 0.0).reshape(-1, nz, diffusion[0].size // nz).any(axis=(0, 2))
         )

@@ -111,6 +111,9 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: np.ndarray) -> No
         committed.setdefault(column, []).append(row)
     bottom = _bottom_keys(sim)
     draws = sim.random_stream.uniforms(step, Purpose.FATE, CELL, kc.id[order], 4)
+    # each division adds one cell: the daughters get the next ids in turn
+    daughter_ids = np.arange(kc.next_id, kc.next_id + len(order), dtype=np.uint64)
+    speeds = _maturation_speeds(sim, daughter_ids).tolist()
     intervals, suprabasal_flags = [], []
 
     def push_to_bottom(row: int, column: int) -> None:
@@ -143,7 +146,7 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: np.ndarray) -> No
                 last_mitosis_step=step,
                 divisions_left=max(daughter_divisions, 0),
                 height_um=params.basal_height_um,
-                maturation_speed=_maturation_speed(sim, kc.next_id),
+                maturation_speed=speeds[position],
                 in_g0=draws[position, 3] < params.g0_probability,
             )[0]
         )
@@ -195,11 +198,10 @@ def _divide(sim: Simulation, dividing: np.ndarray, supra_prob: np.ndarray) -> No
     log.division_suprabasal.append(np.array(suprabasal_flags, dtype=bool))
 
 
-def _maturation_speed(sim: Simulation, cell_id: int) -> float:
+def _maturation_speeds(sim: Simulation, cell_ids: np.ndarray) -> np.ndarray:
+    """Individual maturation speed factors (lognormal, mean 1) of new cells, by id."""
     cv = sim.spec.keratinocyte.maturation_cv
-    return float(
-        sim.random_stream.lognormal(sim.steps, Purpose.DIFFERENTIATION, CELL, [cell_id], 1.0, cv)[0]
-    )
+    return sim.random_stream.lognormal(sim.steps, Purpose.DIFFERENTIATION, CELL, cell_ids, 1.0, cv)
 
 
 def delaminate(sim: Simulation) -> None:
@@ -359,17 +361,22 @@ def shed(sim: Simulation, column_shedding_speed: np.ndarray) -> None:
     ready = sc.sc_age_days[rows] >= sc.shed_after_days[rows]
     if not np.any(ready):
         return
-    # top first: within a column a corneocyte sheds only when all older ones have gone
-    order = np.lexsort((sc.id[rows], sc.entry_step[rows], sc.column[rows]))
-    sorted_rows, sorted_ready = rows[order], ready[order]
-    columns = sc.column[sorted_rows]
-    starts = np.flatnonzero(np.r_[True, columns[1:] != columns[:-1]])
-    blocked = np.cumsum(~sorted_ready)
-    blocked_before_segment = np.repeat(
-        np.r_[0, blocked[starts[1:] - 1]], np.diff(np.r_[starts, len(columns)])
+    # top first: within a column a corneocyte sheds only when all older ones (by entry step,
+    # then id) have gone, i.e. when it is older than the column's oldest one not ready
+    n_columns = sim.layout.n_columns
+    waiting, candidates = rows[~ready], rows[ready]
+    waiting_columns = sc.column[waiting]
+    oldest_step = np.full(n_columns, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(oldest_step, waiting_columns, sc.entry_step[waiting])
+    at_oldest = sc.entry_step[waiting] == oldest_step[waiting_columns]
+    oldest_id = np.full(n_columns, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(oldest_id, waiting_columns[at_oldest], sc.id[waiting[at_oldest]])
+    columns, entry = sc.column[candidates], sc.entry_step[candidates]
+    goes = (entry < oldest_step[columns]) | (
+        (entry == oldest_step[columns]) & (sc.id[candidates] < oldest_id[columns])
     )
-    goes = sorted_ready & (blocked - blocked_before_segment == 0)
-    gone = sorted_rows[goes]
+    gone = candidates[goes]
+    gone = gone[np.lexsort((sc.id[gone], sc.entry_step[gone], sc.column[gone]))]
     primary = gone[sc.primary[gone]]
     log = sim.state.events
     log.shed_step.append(np.full(len(primary), step, dtype=np.int64))
