@@ -31,7 +31,6 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import mesa
@@ -233,10 +232,7 @@ class Simulation(mesa.Model):
             initial_state = _initial.for_scenario(self)
         _initial.apply(self, *initial_state)
         self._coefficients = transport.Coefficients(self)
-        # the immune types allowed in each region (immune.allowed_table of the four codes)
-        self._allowed_by_region = immune.allowed_table(
-            SimpleNamespace(spec=spec, state=SimpleNamespace(region=np.arange(4, dtype=np.uint8)))
-        )
+        self._allowed_by_region = immune.allowed_by_region(spec)
         self._update_geometry()
         if "immune/type" in initial_state[0]:
             self.state.immune.load_arrays("immune", initial_state[0])

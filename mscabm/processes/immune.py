@@ -78,6 +78,7 @@ from mscabm.vocab import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from mscabm.engine import Simulation
+    from mscabm.scenario import Scenario
 
 CELL = EntityKind.CELL
 VOXEL = EntityKind.VOXEL
@@ -106,15 +107,20 @@ def walker_kind(type_codes: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ layers
-def allowed_table(sim: Simulation) -> np.ndarray:
-    """``(n_immune_types, n_voxels)`` uint8: 1 where a type may stand (its regions)."""
-    region = sim.state.region
+def allowed_by_region(scenario: Scenario) -> np.ndarray:
+    """``(n_immune_types, 4)`` uint8: 1 where a type may stand in each region code."""
+    region = np.arange(4)
     table = np.zeros((N_IMMUNE, region.size), dtype=np.uint8)
     for kind, name in enumerate(IMMUNE_TYPES):
-        params = sim.spec.immune.types[name]
+        params = scenario.immune.types[name]
         codes = [_REGION_OF_NAME[r] for r in params.regions]
         table[kind] = np.isin(region, codes)
     return table
+
+
+def allowed_table(sim: Simulation) -> np.ndarray:
+    """``(n_immune_types, n_voxels)`` uint8: 1 where a type may stand (its regions)."""
+    return np.take(allowed_by_region(sim.spec), sim.state.region, axis=1)
 
 
 def capacity(sim: Simulation) -> np.ndarray:
