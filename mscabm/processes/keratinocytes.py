@@ -486,31 +486,11 @@ def restack(sim: Simulation, columns: np.ndarray | None = None) -> None:
     if columns is not None:
         _restack_columns(sim, columns)
         return
-    kc, params, layout = sim.state.kc, sim.spec.keratinocyte, sim.layout
+    kc, layout = sim.state.kc, sim.layout
     alive = kc.rows()
     basal = alive[kc.basal[alive]]
     supra = alive[~kc.basal[alive]]
-    kc.z_bottom_um[basal] = layout.bm_height_um[kc.column[basal]]
-    base = layout.bm_height_um + params.basal_height_um
-    if len(supra):
-        order, col_start = _kernels.stack_order(
-            kc.column[supra], kc.stack_key[supra], layout.n_columns
-        )
-        sorted_rows = np.ascontiguousarray(supra[order])
-        counts = np.diff(col_start)
-        kc.stack_key[sorted_rows] = (
-            np.arange(len(sorted_rows)) - np.repeat(col_start[:-1], counts)
-        ).astype(float)
-        z_bottom, column_top = _kernels.stack_columns(
-            col_start, sorted_rows, np.ascontiguousarray(kc.height_um), base
-        )
-        kc.z_bottom_um[sorted_rows] = z_bottom[sorted_rows]
-    else:
-        column_top = base.copy()
-    basal_count = np.bincount(kc.column[basal], minlength=layout.n_columns)
-    supra_count = np.bincount(kc.column[supra], minlength=layout.n_columns)
-    empty = (basal_count == 0) & (supra_count == 0)
-    column_top = np.where(empty, layout.bm_height_um, column_top)
+    column_top = _stack(sim, basal, supra)
     sim.state.viable_top_um = np.ascontiguousarray(column_top)
     sc = sim.state.sc
     sc_rows = sc.rows()
@@ -524,15 +504,13 @@ def restack(sim: Simulation, columns: np.ndarray | None = None) -> None:
     )
 
 
-def _restack_columns(sim: Simulation, columns: np.ndarray) -> None:
-    """:func:`restack` of some columns (the same arithmetic on their cells)."""
+def _stack(sim: Simulation, basal: np.ndarray, supra: np.ndarray) -> np.ndarray:
+    """Stack the given basal and suprabasal cells; return the viable top of every column.
+
+    Basal cells sit on the membrane and suprabasal cells above them in ``stack_key`` order;
+    a column without cells gets the membrane height.
+    """
     kc, params, layout = sim.state.kc, sim.spec.keratinocyte, sim.layout
-    selected = np.zeros(layout.n_columns, dtype=bool)
-    selected[columns] = True
-    alive = kc.rows()
-    here = alive[selected[kc.column[alive]]]
-    basal = here[kc.basal[here]]
-    supra = here[~kc.basal[here]]
     kc.z_bottom_um[basal] = layout.bm_height_um[kc.column[basal]]
     base = layout.bm_height_um + params.basal_height_um
     if len(supra):
@@ -554,6 +532,19 @@ def _restack_columns(sim: Simulation, columns: np.ndarray) -> None:
     supra_count = np.bincount(kc.column[supra], minlength=layout.n_columns)
     empty = (basal_count == 0) & (supra_count == 0)
     column_top = np.where(empty, layout.bm_height_um, column_top)
+    return column_top
+
+
+def _restack_columns(sim: Simulation, columns: np.ndarray) -> None:
+    """:func:`restack` of some columns (the same arithmetic on their cells)."""
+    kc, layout = sim.state.kc, sim.layout
+    selected = np.zeros(layout.n_columns, dtype=bool)
+    selected[columns] = True
+    alive = kc.rows()
+    here = alive[selected[kc.column[alive]]]
+    basal = here[kc.basal[here]]
+    supra = here[~kc.basal[here]]
+    column_top = _stack(sim, basal, supra)
     viable_top = sim.state.viable_top_um.copy()
     viable_top[selected] = column_top[selected]
     sim.state.viable_top_um = viable_top
