@@ -167,6 +167,15 @@ _PROLIF_MAX = 1.0 / 6.0  # calibrated, target 2 (value before calibration 1/10)
 # Keratinocyte and vessel responses are sigmoidal (Hill power 2, U): with power 1 the long low
 # tail of the curve let healthy background levels (≈ 1 pg/mL) speed the healthy cell cycle.
 HILL_POWER = 2.0
+# the cytokines that drive the keratinocyte cycle and, with the same half-maxima, speed the
+# transit (pg/mL; tissue levels, Kolbinger 2017 for IL-17A)
+_KC_DRIVE_HALF_MAX: tuple[tuple[str, float], ...] = (
+    ("il17a", 10.0),
+    ("il22", 10.0),
+    ("tnfa", 10.0),
+    ("il36", 30.0),
+    ("ifng", 20.0),
+)
 _RULES: list[dict[str, Any]] = [
     # proliferation (1/h); base 1/cycle_time_h
     *[
@@ -179,13 +188,7 @@ _RULES: list[dict[str, Any]] = [
             "half_max": k,
             "hill_power": HILL_POWER,
         }
-        for sig, k in (
-            ("il17a", 10.0),
-            ("il22", 10.0),
-            ("tnfa", 10.0),
-            ("il36", 30.0),
-            ("ifng", 20.0),
-        )
+        for sig, k in _KC_DRIVE_HALF_MAX
     ],
     *[
         {
@@ -226,13 +229,7 @@ _RULES: list[dict[str, Any]] = [
             "half_max": k,
             "hill_power": HILL_POWER,
         }
-        for sig, k in (
-            ("il17a", 10.0),
-            ("il22", 10.0),
-            ("tnfa", 10.0),
-            ("il36", 30.0),
-            ("ifng", 20.0),
-        )
+        for sig, k in _KC_DRIVE_HALF_MAX
     ],
     # parakeratosis (IL-22, IL-17A, TNF impair terminal differentiation)
     *[
