@@ -586,7 +586,7 @@ class Simulation(mesa.Model):
         self.baseline = dict(meta["baseline"])
         self.fast_forward(int(meta["step"]))
         self._update_geometry()
-        self.allowed = np.take(self._allowed_by_region, self.state.region, axis=1)
+        self.allowed = immune.allowed_table(self)  # the restored regions, from scratch
         self.readouts = _readouts.measure(self)
 
 

@@ -140,13 +140,6 @@ def occupancy(sim: Simulation) -> np.ndarray:
     return np.bincount(table.voxel[rows], minlength=sim.layout.n_voxels).astype(np.int32)
 
 
-def neighbourhood_sum(sim: Simulation, per_voxel: np.ndarray, voxels: np.ndarray) -> np.ndarray:
-    """Sum of ``per_voxel`` over each voxel and its von Neumann neighbours."""
-    table = sim.neighbour_table[voxels]
-    padded = np.concatenate([per_voxel, np.zeros(1, dtype=per_voxel.dtype)])
-    return per_voxel[voxels] + padded[np.where(table >= 0, table, -1)].sum(axis=1)
-
-
 # ------------------------------------------------------------------------------------ seeding
 def seed_residents(sim: Simulation) -> None:
     """Place the resident populations of healthy skin (``resident_per_mm2`` per type).
