@@ -257,10 +257,11 @@ class Simulation(mesa.Model):
         if self._fast_forward:
             return
         mark = self._mark
-        kc_rows, kc_behaviour = self._sense(self.state.kc, CellType.KERATINOCYTE)
+        counts = immune.contact_counts(self)  # one count per step for every contact signal
+        kc_rows, kc_behaviour = self._sense(self.state.kc, CellType.KERATINOCYTE, counts)
         cap_rows, cap_behaviour = self._sense(self.state.capillaries, CellType.CAPILLARY)
         self.capillary_behaviour = cap_behaviour
-        immune_rows, immune_behaviour = immune.sense(self)
+        immune_rows, immune_behaviour = immune.sense(self, counts)
         mark("sense")
         self._advance_fields(kc_rows, kc_behaviour, immune_rows, immune_behaviour)
         immune.capture_il17a(self, immune_rows, immune_behaviour)
@@ -324,7 +325,9 @@ class Simulation(mesa.Model):
                 self.lymph_node_queue.append((ready, type_name, float(count)))
         self.lymph_node_dc_arrivals += 1
 
-    def _signals(self, table: Table, rows: np.ndarray, cell_type: int) -> np.ndarray:
+    def _signals(
+        self, table: Table, rows: np.ndarray, cell_type: int, counts: np.ndarray | None = None
+    ) -> np.ndarray:
         n_signals = len(self.rules.signal_names)
         signals = np.zeros((len(rows), n_signals))
         if table is self.state.kc:
@@ -342,7 +345,7 @@ class Simulation(mesa.Model):
             in_tissue = self.state.region[voxels] != 0
             signals[:, names.index("inducer")] = np.where(in_tissue, self.inducer_level, 0.0)
         if table is self.state.kc and len(rows):
-            contact = immune.contact_signals(self, voxels, None)
+            contact = immune.contact_signals(self, voxels, None, counts)
             for contact_name, values in contact.items():
                 signals[:, names.index(contact_name)] = values
         if table is self.state.capillaries and len(rows):
@@ -352,9 +355,11 @@ class Simulation(mesa.Model):
                 signals[:, signal] = 0.0
         return signals
 
-    def _sense(self, table: Table, cell_type: int) -> tuple[np.ndarray, np.ndarray]:
+    def _sense(
+        self, table: Table, cell_type: int, counts: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         rows = table.rows()
-        signals = self._signals(table, rows, cell_type)
+        signals = self._signals(table, rows, cell_type, counts)
         types = np.full(len(rows), int(cell_type), dtype=np.int32)
         return rows, self.rules.evaluate(signals, types)
 

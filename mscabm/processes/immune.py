@@ -63,6 +63,7 @@ from mscabm.processes.transport import (
     REGION_CORNEUM,
     REGION_DERMIS,
     REGION_EPIDERMIS,
+    secretion_columns,
 )
 from mscabm.random import EntityKind, Purpose
 from mscabm.vocab import (
@@ -215,35 +216,64 @@ def _contact_membership() -> np.ndarray:
 _CONTACT_MEMBERSHIP = _contact_membership()
 
 
-def contact_signals(sim: Simulation, voxels: np.ndarray, own_type: np.ndarray | None) -> dict:
-    """``net_contact`` and ``contact_<type or population>`` for cells at ``voxels``.
+def contact_counts(sim: Simulation) -> np.ndarray:
+    """Cells of each contact group and NETs per voxel, ``(n_voxels + 1, n_groups + 1)`` int64.
 
-    Counts over each voxel and its von Neumann neighbours; a cell does not count itself.
+    Column ``n_groups`` counts NETs; row ``n_voxels`` (off the lattice, where missing
+    neighbours point) is zero. Voxel-major, so one cell's neighbourhood is a few short rows.
     """
     table = sim.state.immune
     rows = table.rows()
     n = sim.layout.n_voxels
     membership = _CONTACT_MEMBERSHIP
-    n_groups = membership.shape[1]
-    cell_group, cell_index = np.nonzero(membership[table.type[rows]].T)
-    keys = cell_group * n + table.voxel[rows][cell_index]
-    per_voxel = np.zeros((n_groups + 1, n + 1))  # row n_groups: NETs; column n: off-lattice
-    per_voxel[:n_groups, :n] = np.bincount(keys, minlength=n_groups * n).reshape(n_groups, n)
+    width = membership.shape[1] + 1
+    cell_index, cell_group = np.nonzero(membership[table.type[rows]])
     nets = sim.state.nets
-    per_voxel[n_groups, :n] = np.bincount(nets.voxel[nets.rows()], minlength=n)
+    keys = np.concatenate(
+        [
+            table.voxel[rows][cell_index] * width + cell_group,
+            nets.voxel[nets.rows()] * width + (width - 1),
+        ]
+    )
+    return np.bincount(keys, minlength=(n + 1) * width).reshape(n + 1, width)
+
+
+def contact_signals(
+    sim: Simulation,
+    voxels: np.ndarray,
+    own_type: np.ndarray | None,
+    counts: np.ndarray | None = None,
+) -> dict:
+    """``net_contact`` and ``contact_<type or population>`` for cells at ``voxels``.
+
+    Counts over each voxel and its von Neumann neighbours; a cell does not count itself.
+    ``counts`` is :func:`contact_counts` of the current state (computed when omitted).
+    """
+    if counts is None:
+        counts = contact_counts(sim)
+    n = sim.layout.n_voxels
+    membership = _CONTACT_MEMBERSHIP
+    n_groups = membership.shape[1]
     neighbours = sim.neighbour_table[voxels]
     neighbours = np.where(neighbours >= 0, neighbours, n)
-    total = per_voxel[:, voxels] + per_voxel[:, neighbours].sum(axis=2)
+    # integer counts: exact in any order of summation (np.take: faster than fancy indexing)
+    total = np.take(counts, voxels, axis=0)
+    for k in range(neighbours.shape[1]):
+        total += np.take(counts, neighbours[:, k], axis=0)
     if own_type is not None:
-        total[:n_groups] -= membership[own_type].T
+        total[:, :n_groups] -= membership[own_type]
+    total = total.T.astype(np.float64)
     out = {"net_contact": total[n_groups]}
     for group, (name, _) in enumerate(_CONTACT_GROUPS):
         out[f"contact_{name}"] = total[group]
     return out
 
 
-def sense(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of living immune cells and their behaviour matrix."""
+def sense(sim: Simulation, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of living immune cells and their behaviour matrix.
+
+    ``counts`` is :func:`contact_counts` of the current state (computed when omitted).
+    """
     table = sim.state.immune
     rows = table.rows()
     rules = sim.rules
@@ -255,7 +285,7 @@ def sense(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
     signals[:, sim.field_signal_columns] = sim.state.conc[:, voxels].T
     in_tissue = sim.state.region[voxels] != 0
     signals[:, rules.signal_names.index("inducer")] = np.where(in_tissue, sim.inducer_level, 0.0)
-    for name, values in contact_signals(sim, voxels, types).items():
+    for name, values in contact_signals(sim, voxels, types, counts).items():
         signals[:, rules.signal_names.index(name)] = values
     signals[:, rules.signal_names.index("efferocytosis_recent")] = table.efferocytosis_recent[rows]
     for blocked_type, signal in sim.blocked:
@@ -279,17 +309,18 @@ def add_sources(sim: Simulation, source: np.ndarray, rows: np.ndarray, behaviour
     voxel_ml = layout.voxel_um**3 * 1e-12
     scale = field_mass_per_cell_pg(sim) / (1440.0 * voxel_ml)
     table = sim.state.immune
-    names = sim.rules.behaviour_names
-    if len(rows):
-        # sums over the occupied voxels only (the same sums, in cell order, as over all voxels)
+    fields, columns = secretion_columns(sim)
+    if len(rows) and len(fields):
+        # sums over the occupied voxels only (the same sums, in cell order, as over all
+        # voxels), all secreting fields in one bincount over (field, occupied voxel) keys
+        rates = behaviour[:, columns].T  # (fields, cells)
+        secreting = rates.any(axis=1)
+        fields, rates = fields[secreting], rates[secreting]
         occupied, where = np.unique(table.voxel[rows], return_inverse=True)
-        for index, field_id in enumerate(sim.field_ids):
-            if field_id in sim.knocked_out:
-                continue
-            rate = behaviour[:, names.index(f"secrete_{field_id}")]
-            if np.any(rate):
-                made = np.bincount(where, weights=rate, minlength=len(occupied))
-                source[index, occupied] += scale * made
+        keys = (np.arange(len(fields))[:, None] * len(occupied) + where[None, :]).ravel()
+        made = np.bincount(keys, weights=rates.ravel(), minlength=len(fields) * len(occupied))
+        made = made.reshape(len(fields), len(occupied))
+        source[fields[:, None], occupied[None, :]] += scale * made
     if "ll37_dna" in sim.field_ids and "ll37_dna" not in sim.knocked_out:
         nets = sim.state.nets
         net_rows = nets.rows()

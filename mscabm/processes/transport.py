@@ -162,16 +162,33 @@ def secretion_sources(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) 
     voxel_ml = (layout.voxel_um**3) * 1e-12
     centre = kc.z_bottom_um[rows] + 0.5 * kc.height_um[rows]
     voxels = layout.voxel_of(kc.column[rows], centre)
-    source = np.zeros((len(sim.field_ids), layout.n_voxels))
-    for index, field_id in enumerate(sim.field_ids):
-        if field_id in sim.knocked_out:
-            continue
-        column = sim.rules.behaviour_names.index(f"secrete_{field_id}")
-        rate_pg_per_day = behaviour[:, column]
-        if np.any(rate_pg_per_day):
-            source[index] = np.bincount(voxels, weights=rate_pg_per_day, minlength=layout.n_voxels)
+    n_fields, n_voxels = len(sim.field_ids), layout.n_voxels
+    fields, columns = secretion_columns(sim)
+    if len(fields) and len(rows):
+        # one bincount over (field, voxel) keys, cells in order within each field: every
+        # voxel's sum adds the same rates in the same order as one bincount per field
+        keys = (fields[:, None] * n_voxels + voxels[None, :]).ravel()
+        rates = behaviour[:, columns].T.ravel()  # (fields, cells)
+        source = np.bincount(keys, weights=rates, minlength=n_fields * n_voxels)
+        source = source.reshape(n_fields, n_voxels)
+    else:
+        source = np.zeros((n_fields, n_voxels))
     source *= (layout.voxel_um / REFERENCE_VOXEL_UM) ** 3 / (1440.0 * voxel_ml)
     return source
+
+
+def secretion_columns(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (fields not knocked out) and behaviour columns (``secrete_<field>``) of sources.
+
+    Returns
+    -------
+    fields, columns : ndarray of int64
+        Field row in the concentration array and the matching behaviour column.
+    """
+    fields = [i for i, f in enumerate(sim.field_ids) if f not in sim.knocked_out]
+    names = sim.rules.behaviour_names
+    columns = [names.index(f"secrete_{sim.field_ids[i]}") for i in fields]
+    return np.array(fields, dtype=np.int64), np.array(columns, dtype=np.int64)
 
 
 def hold_levels(sim: Simulation, conc: np.ndarray, region: np.ndarray) -> None:
