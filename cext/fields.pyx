@@ -828,7 +828,8 @@ def mg_build_line(const double[::1] diffusion, const double[::1] base, double sc
                   Py_ssize_t n_sets, Py_ssize_t nz, const int64_t[::1] level_cols,
                   const int64_t[::1] level_offsets, Py_ssize_t n_total, double[::1] diag,
                   double[::1] depth, double[::1] lateral, double[::1] inv_pivot,
-                  uint8_t[::1] decoupled, double[::1] scratch):
+                  uint8_t[::1] decoupled, double[::1] scratch, const uint8_t[::1] changed,
+                  uint8_t[::1] marks, int64_t[::1] lists, int64_t[::1] list_len):
     """Multigrid hierarchy of one periodic lateral axis, set by set (serial, fixed order).
 
     ``diffusion`` and ``base`` (``1 + dt decay``, plus the fixed-bottom weight on row 0) are
@@ -839,7 +840,17 @@ def mg_build_line(const double[::1] diffusion, const double[::1] base, double sc
     after the pair (none on a one-column level); diagonal ``((base + depth[z]) + depth[z - 1])
     + lateral[c] + lateral[c - 1]``; inverse Thomas pivots per column. Every value is formed
     in the order mscabm.diffusion's NumPy build uses, so the bits are the same. ``scratch``
-    holds 2 * nz * n_total doubles (each level's mass and open flags).
+    holds 2 * n_sets * nz * n_total doubles (each set's mass and open flags of every level,
+    kept for the next partial build).
+
+    ``changed`` (one flag per level-0 column) limits the work to what those columns' inputs
+    reach: the outputs and ``scratch`` must then hold the build of inputs that differ only
+    in the flagged columns, and every value that could change is recomputed by the same
+    expressions (the result is the full build, bit for bit). All ones is the full build.
+    ``marks`` is uint8 scratch of 2 * n_total (per column: inputs of its faces and mass
+    changed; its diagonal, pivots or decoupled flags changed), ``lists`` int64 scratch of
+    2 * n_total (the marked columns of each level in order, at the level's offset and
+    n_total after it) and ``list_len`` int64 scratch of 2 * n_levels (their lengths).
     """
     cdef Py_ssize_t nc0 = level_cols[0], n_levels = level_cols.shape[0]
     cdef Py_ssize_t size = nz * n_total, small = nz * nc0
@@ -852,12 +863,47 @@ def mg_build_line(const double[::1] diffusion, const double[::1] base, double sc
     cdef double* ip
     cdef const double* d
     cdef const double* b0
+    cdef uint8_t* redo = &marks[0]        # faces and mass of the column
+    cdef uint8_t* rediag = &marks[n_total]  # diagonal and pivots of the column
+    cdef int64_t* redo_list = &lists[0]
+    cdef int64_t* rediag_list = &lists[n_total]
+    cdef Py_ssize_t k, n_redo, n_rediag
     cdef double w0, w1, total
     cdef bint faces
     with nogil:
-        mass = &scratch[0]
-        is_open = &scratch[size]
+        # which columns of every level the changed inputs reach
+        for c in range(nc0):
+            redo[c] = 1 if changed[c] or changed[c + 1 if c + 1 < nc0 else 0] else 0
+        for level in range(1, n_levels):
+            n = level_cols[level]
+            off = level_offsets[level]
+            coff = level_offsets[level - 1]
+            last = level_cols[level - 1] - 1
+            for j in range(n):
+                redo[off + j] = redo[coff + 2 * j]
+                if 2 * j + 1 <= last and redo[coff + 2 * j + 1]:
+                    redo[off + j] = 1
+        for level in range(n_levels):
+            n = level_cols[level]
+            off = level_offsets[level]
+            for c in range(n):
+                minus = c - 1 if c > 0 else n - 1
+                rediag[off + c] = 1 if redo[off + c] or redo[off + minus] else 0
+            # the marked columns in order (loops below visit only these)
+            n_redo = 0
+            n_rediag = 0
+            for c in range(n):
+                if redo[off + c]:
+                    redo_list[off + n_redo] = c
+                    n_redo = n_redo + 1
+                if rediag[off + c]:
+                    rediag_list[off + n_rediag] = c
+                    n_rediag = n_rediag + 1
+            list_len[2 * level] = n_redo
+            list_len[2 * level + 1] = n_rediag
         for s in range(n_sets):
+            mass = &scratch[2 * s * size]
+            is_open = &scratch[(2 * s + 1) * size]
             d = &diffusion[s * small]
             b0 = &base[s * small]
             dg = &diag[s * size]
@@ -865,7 +911,8 @@ def mg_build_line(const double[::1] diffusion, const double[::1] base, double sc
             lt = &lateral[s * size]
             ip = &inv_pivot[s * size]
             for z in range(nz):
-                for c in range(nc0):
+                for k in range(list_len[0]):
+                    c = redo_list[k]
                     u = z * n_total + c
                     is_open[u] = 1.0 if d[z * nc0 + c] > 0.0 else 0.0
                     mass[u] = b0[z * nc0 + c]
@@ -886,7 +933,8 @@ def mg_build_line(const double[::1] diffusion, const double[::1] base, double sc
                     last = level_cols[level - 1] - 1
                     for z in range(nz):
                         row = z * n_total
-                        for j in range(n):
+                        for k in range(list_len[2 * level]):
+                            j = redo_list[off + k]
                             c = 2 * j
                             if c + 1 <= last:
                                 w0 = mass[row + coff + c] if is_open[row + coff + c] != 0.0 else 0.0
@@ -911,7 +959,8 @@ def mg_build_line(const double[::1] diffusion, const double[::1] base, double sc
                                                                            else last)]
                 for z in range(nz):
                     row = z * n_total + off
-                    for c in range(n):
+                    for k in range(list_len[2 * level + 1]):
+                        c = rediag_list[off + k]
                         minus = c - 1 if c > 0 else n - 1
                         total = mass[row + c] + dp[row + c]
                         if z > 0:
@@ -920,20 +969,25 @@ def mg_build_line(const double[::1] diffusion, const double[::1] base, double sc
                         dg[row + c] = total + lt[row + minus]
                 # pivots row by row (independent columns: the divisions pipeline), kept in
                 # `ip` and inverted afterwards
-                for c in range(n):
+                n_rediag = list_len[2 * level + 1]
+                for k in range(n_rediag):
+                    c = rediag_list[off + k]
                     ip[off + c] = dg[off + c]
                 for z in range(1, nz):
                     row = z * n_total + off
-                    for c in range(n):
+                    for k in range(n_rediag):
+                        c = rediag_list[off + k]
                         ip[row + c] = dg[row + c] - ((dp[row - n_total + c]
                                                       * dp[row - n_total + c])
                                                      / ip[row - n_total + c])
                 for z in range(nz):
                     row = z * n_total + off
-                    for c in range(n):
+                    for k in range(n_rediag):
+                        c = rediag_list[off + k]
                         ip[row + c] = 1.0 / ip[row + c]
             for z in range(nz):
-                for c in range(nc0):
+                for k in range(list_len[1]):
+                    c = rediag_list[k]
                     u = z * n_total + c
                     minus = c - 1 if c > 0 else nc0 - 1
                     faces = dp[u] != 0.0 or lt[u] != 0.0 or lt[z * n_total + minus] != 0.0

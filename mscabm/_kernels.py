@@ -1419,6 +1419,7 @@ def field_mg_build_line(
     scale: float,
     level_cols: np.ndarray,
     out: tuple[np.ndarray, ...] | None = None,
+    changed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Coefficient arrays of the multigrid hierarchy of one periodic lateral axis (2-D).
 
@@ -1444,8 +1445,13 @@ def field_mg_build_line(
         Columns per level: each level ``(n + 1) // 2`` of the previous one, the last one 1.
     out : tuple of ndarray, optional
         ``(diag, depth, lateral, inv_pivot, decoupled, scratch)`` to write into (C-contiguous,
-        the shapes returned, scratch float64 ``(2 * nz * n_total,)``): reusing them between
-        calls avoids the page faults of fresh arrays.
+        the shapes returned, scratch float64 ``(2 * n_sets * nz * n_total,)``): reusing them
+        between calls avoids the page faults of fresh arrays.
+    changed : ndarray, bool, shape (level_cols[0],), optional
+        Level-0 columns whose ``diffusion`` or ``base`` differ from those of the build that
+        ``out`` holds (with the same ``n_sets``, ``nz`` and ``scale``): only the values these
+        columns reach are recomputed, by the same expressions, so the result is the full
+        build bit for bit. Requires ``out``; default: build everything.
 
     Returns
     -------
@@ -1475,8 +1481,15 @@ def field_mg_build_line(
     offsets = np.concatenate(([0], np.cumsum(cols)[:-1])).astype(np.int64)
     n_total = int(cols.sum())
     shapes = [(n_sets, nz, n_total), (n_sets, nz, n_total), (n_sets, 1, nz, n_total),
-              (n_sets, nz, n_total), (n_sets, nz, counts[0]), (2 * nz * n_total,)]  # fmt: skip
+              (n_sets, nz, n_total), (n_sets, nz, counts[0]),
+              (2 * n_sets * nz * n_total,)]  # fmt: skip
     dtypes = [np.float64] * 4 + [np.uint8, np.float64]
+    if changed is None:
+        flags = np.ones(counts[0], dtype=np.uint8)
+    else:
+        if out is None:
+            raise ValueError("changed needs out (the build it updates)")
+        flags = _fields_array("changed", changed, (counts[0],), np.bool_).view(np.uint8)
     if out is None:
         out = tuple(np.empty(shape, dtype) for shape, dtype in zip(shapes, dtypes, strict=True))
     elif len(out) != 6:
@@ -1489,7 +1502,8 @@ def field_mg_build_line(
     _fields_ext.mg_build_line(
         diffusion.ravel(), base.ravel(), scale, n_sets, nz, cols, offsets, n_total,
         diag.ravel(), depth.ravel(), lateral.ravel(), inv_pivot.ravel(), decoupled.ravel(),
-        scratch,
+        scratch, flags, np.empty(2 * n_total, dtype=np.uint8),
+        np.empty(2 * n_total, dtype=np.int64), np.empty(2 * len(counts), dtype=np.int64),
     )  # fmt: skip
     return diag, depth, lateral, inv_pivot, decoupled
 

@@ -496,13 +496,15 @@ def field_mg_build_line(
     scale: float,
     level_cols: np.ndarray,
     out: tuple[np.ndarray, ...] | None = None,
+    changed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """NumPy twin of :func:`mscabm._kernels.field_mg_build_line` (``out`` is ignored).
+    """NumPy twin of :func:`mscabm._kernels.field_mg_build_line` (``out``, ``changed`` ignored).
 
-    Level by level with whole arrays: np.roll for the periodic neighbours, even and odd slices
-    for the pairs.
+    A partial build equals the full one, so the twin always builds everything. Level by
+    level with whole arrays: np.roll for the periodic neighbours, even and odd slices for the
+    pairs.
     """
-    del out
+    del out, changed
     n_sets, nz, _ = diffusion.shape
     n_total = int(np.sum(level_cols))
     diag = np.zeros((n_sets, nz, n_total))

@@ -420,12 +420,30 @@ class FieldSolver:
                 self._buffer("lateral", (n_sets, 1, rows, n_total)),
                 self._buffer("inv_pivot", (n_sets, rows, n_total)),
                 self._buffer("decoupled", (n_sets, rows, n_cols), np.uint8),
-                self._buffer("scratch", (2 * rows * n_total,)),
+                self._buffer("scratch", (2 * n_sets * rows * n_total,)),
             )
-            diag, depth_all, lateral_all, inv_pivot, decoupled = _kernels.field_mg_build_line(
-                d, base, scale, tables["level_cols"], out=out
-            )
+            # The buffers hold the last build; when it had the same sets and rows, only the
+            # columns whose inputs differ (the tissue changes in a few columns per step) and
+            # what they reach are rebuilt: the same values as a full build.
+            key = (rows, coefficient_set.tobytes(), rows_of.tobytes(), representatives.tobytes())
+            last = self._work.get("build_inputs")
+            changed = None
+            if last is not None and last[0] == key and all(
+                a.base is b.base for a, b in zip(last[3], out, strict=True)
+            ):
+                changed = np.any(d != last[1], axis=(0, 1)) | np.any(base != last[2], axis=(0, 1))
+            self._work["build_inputs"] = (key, d, base, out)
+            if changed is not None and not changed.any() and "hierarchy" in self._work:
+                diag, depth_all, lateral_all, inv_pivot, decoupled = self._work["hierarchy"]
+            else:
+                diag, depth_all, lateral_all, inv_pivot, decoupled = (
+                    _kernels.field_mg_build_line(
+                        d, base, scale, tables["level_cols"], out=out, changed=changed
+                    )
+                )
+                self._work["hierarchy"] = (diag, depth_all, lateral_all, inv_pivot, decoupled)
         else:
+            self._work.pop("build_inputs", None)
             diag, depth_all, lateral_all, inv_pivot, decoupled = _numpy_hierarchy(
                 d, base, scale, self._lateral_shape, self.lateral_bc, tables
             )

@@ -482,3 +482,47 @@ def test_mg_build_line_matches_numpy_build_and_twin(shape):
             assert rel_err(got, other) < 1e-12
     with pytest.raises(ValueError, match="level_cols"):
         _kernels.field_mg_build_line(d, base, scale, np.array([shape[1]] * 2, dtype=np.int64))
+
+
+@pytest.mark.parametrize("shape", [(12, 9), (7, 16), (9, 2), (30, 37), (20, 200)])
+def test_mg_build_line_partial_rebuild_equals_full_build(shape):
+    """Rebuilding only the changed columns into the last build's buffers gives the full
+    build bit for bit: changes at the wrap-around columns, in the middle, in one set only,
+    opening and closing voxels; no change at all; all columns changed."""
+    rng = np.random.default_rng(shape[1])
+    nz, nc = shape
+    tables = FieldSolver(shape, 10.0, 6.0, 1)._multigrid_tables()
+    cols = tables["level_cols"]
+    scale = 0.06
+
+    def inputs(surface):
+        z = np.arange(nz)[:, None]
+        d = np.where(z > surface, 0.0, np.where(z > surface - 2, 30.0, 3000.0))
+        d = np.stack([d, 1.7 * d, 0.5 * d])
+        base = 1.0 + 6.0 * (0.02 + 0.3 * (d == 30.0))
+        return d, base
+
+    surface = rng.integers(nz // 2, nz - 1, size=nc)
+    d, base = inputs(surface)
+    n_total = int(cols.sum())
+    out = (np.empty((3, nz, n_total)), np.empty((3, nz, n_total)),
+           np.empty((3, 1, nz, n_total)), np.empty((3, nz, n_total)),
+           np.empty((3, nz, nc), dtype=np.uint8), np.empty(2 * 3 * nz * n_total))  # fmt: skip
+    _kernels.field_mg_build_line(d, base, scale, cols, out=out)
+    edits = [[0], [nc - 1], [nc // 2], sorted({0, nc // 3, nc - 1}), list(range(nc))]
+    for columns in [*edits, []]:
+        new_surface = surface.copy()
+        new_surface[columns] = np.clip(new_surface[columns] + rng.choice([-2, 1, 3]), 1, nz - 1)
+        new_d, new_base = inputs(new_surface)
+        if columns:  # a change in one set only, and a closed voxel opened in another
+            new_base[1, 0, columns[0]] += 0.25
+            new_d[2, nz - 1, columns[-1]] = 3000.0
+        changed = np.any(new_d != d, axis=(0, 1)) | np.any(new_base != base, axis=(0, 1))
+        partial = _kernels.field_mg_build_line(new_d, new_base, scale, cols, out=out,
+                                               changed=changed)  # fmt: skip
+        full = _kernels.field_mg_build_line(new_d, new_base, scale, cols)
+        for got, want in zip(partial, full, strict=True):
+            assert np.array_equal(got, want)
+        d, base, surface = new_d, new_base, new_surface
+    with pytest.raises(ValueError, match="changed needs out"):
+        _kernels.field_mg_build_line(d, base, scale, cols, changed=np.ones(nc, dtype=bool))
