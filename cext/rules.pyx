@@ -45,14 +45,26 @@ def evaluate_rules(const double[::1] signals, Py_ssize_t n_signals,
                    const double[::1] saturation_down, Py_ssize_t n_behaviours,
                    const int64_t[::1] group_start, const int64_t[::1] rule_order,
                    const int8_t[::1] rule_direction, const int32_t[::1] rule_term_start,
-                   const int32_t[::1] term_signal, const double[::1] term_half_max,
-                   const double[::1] term_hill_power, double[::1] out):
-    """Write behaviour values (raveled ``[n_cells, n_behaviours]``) into ``out``."""
+                   const int64_t[::1] type_slot_start, const int32_t[::1] slot_signal,
+                   const double[::1] slot_half_max, const double[::1] slot_hill_power,
+                   const int32_t[::1] term_slot, double[::1] hill, Py_ssize_t n_slots,
+                   double[::1] out):
+    """Write behaviour values (raveled ``[n_cells, n_behaviours]``) into ``out``.
+
+    The distinct Hill terms of a cell type are its slots ``type_slot_start[t] :
+    type_slot_start[t + 1]`` (signal, half-max, power); a term reads slot ``term_slot[term]``
+    of its rule's type. Each cell's slots are computed once into ``hill`` (``n_slots`` per
+    cell, ``n_slots`` at least the most slots of a type), then multiplied in rule order.
+    """
     cdef Py_ssize_t n_cells = cell_type.shape[0]
-    cdef Py_ssize_t i, j, q, p, r, term
+    cdef Py_ssize_t i, j, q, p, r, term, k, first
     cdef double keep_up, keep_down, h, b
     with nogil:
         for i in prange(n_cells, schedule="static", use_threads_if=n_cells >= PARALLEL_MIN_WORK):
+            first = type_slot_start[cell_type[i]]
+            for k in range(first, type_slot_start[cell_type[i] + 1]):
+                hill[i * n_slots + k - first] = hill_term(
+                    signals[i * n_signals + slot_signal[k]], slot_half_max[k], slot_hill_power[k])
             for j in range(n_behaviours):
                 p = cell_type[i] * n_behaviours + j
                 keep_up = 1.0
@@ -61,8 +73,7 @@ def evaluate_rules(const double[::1] signals, Py_ssize_t n_signals,
                     r = rule_order[q]
                     h = 1.0
                     for term in range(rule_term_start[r], rule_term_start[r + 1]):
-                        h = h * hill_term(signals[i * n_signals + term_signal[term]],
-                                          term_half_max[term], term_hill_power[term])
+                        h = h * hill[i * n_slots + term_slot[term]]
                     if rule_direction[r] > 0:
                         keep_up = keep_up * (1.0 - h)
                     else:

@@ -395,6 +395,11 @@ class PreparedRules:
     term_hill_power: np.ndarray
     group_start: np.ndarray
     rule_order: np.ndarray
+    type_slot_start: np.ndarray
+    slot_signal: np.ndarray
+    slot_half_max: np.ndarray
+    slot_hill_power: np.ndarray
+    term_slot: np.ndarray
 
     def evaluate(self, signals: np.ndarray, cell_type: np.ndarray) -> np.ndarray:
         """Behaviour values ``(n_cells, n_behaviours)``; arguments as in :func:`evaluate_rules`.
@@ -431,12 +436,15 @@ class PreparedRules:
         ):
             raise ValueError(f"term_signal must be in [0, {n_signals}) (columns of signals)")
         values = np.empty((n_cells, n_behaviours), dtype=np.float64)
+        slots = int(np.diff(self.type_slot_start).max()) if n_types else 0
+        hill = np.empty(max(1, n_cells * slots), dtype=np.float64)
         _rules_ext.evaluate_rules(
             signals.reshape(-1), n_signals, cell_type,
             self.base.reshape(-1), self.saturation_up.reshape(-1),
             self.saturation_down.reshape(-1), n_behaviours,
             self.group_start, self.rule_order, self.rule_direction, self.rule_term_start,
-            self.term_signal, self.term_half_max, self.term_hill_power, values.reshape(-1),
+            self.type_slot_start, self.slot_signal, self.slot_half_max, self.slot_hill_power,
+            self.term_slot, hill, slots, values.reshape(-1),
         )  # fmt: skip
         return values
 
@@ -515,6 +523,20 @@ def prepare_rules(
     rule_order = np.argsort(group, kind="stable").astype(np.int64)
     group_start = np.zeros(n_types * n_behaviours + 1, dtype=np.int64)
     np.cumsum(np.bincount(group, minlength=n_types * n_behaviours), out=group_start[1:])
+    # Hill terms a cell type's rules share (same signal, half-max and power) are computed once
+    # per cell into a slot and read by every rule that has them: the same value, the same bits.
+    term_type = np.repeat(rule_type, np.diff(rule_term_start))
+    slot_keys: list[list[tuple[int, float, float]]] = [[] for _ in range(n_types)]
+    term_slot = np.zeros(n_terms, dtype=np.int32)
+    for term in range(n_terms):
+        key = (int(term_signal[term]), float(term_half_max[term]), float(term_hill_power[term]))
+        keys = slot_keys[int(term_type[term])]
+        if key not in keys:
+            keys.append(key)
+        term_slot[term] = keys.index(key)
+    type_slot_start = np.zeros(n_types + 1, dtype=np.int64)
+    np.cumsum([len(keys) for keys in slot_keys], out=type_slot_start[1:])
+    slot_list = [key for keys in slot_keys for key in keys]
     return PreparedRules(
         *(_frozen(a) for a in (base, saturation_up, saturation_down)),
         *(_read_only_copy(a, a.dtype) for a in (
@@ -522,6 +544,11 @@ def prepare_rules(
         )),
         _read_only_copy(group_start, np.int64),
         _read_only_copy(rule_order, np.int64),
+        _read_only_copy(type_slot_start, np.int64),
+        _read_only_copy([k[0] for k in slot_list], np.int32),
+        _read_only_copy([k[1] for k in slot_list], np.float64),
+        _read_only_copy([k[2] for k in slot_list], np.float64),
+        _read_only_copy(term_slot, np.int32),
     )  # fmt: skip
 
 

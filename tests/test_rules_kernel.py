@@ -295,3 +295,46 @@ def test_bit_identical_with_one_or_two_threads():
     one = run_with_threads(1)
     assert len(one) == 64
     assert one == run_with_threads(2)
+
+
+def test_shared_terms_give_the_bits_of_terms_computed_rule_by_rule():
+    """Terms that rules of one type share (same signal, half-max, power) are computed once
+    per cell; the values are those of each rule computing its own terms, bit for bit (a
+    scalar loop in the kernel's order, powers 1 and 2 being exact in Python floats)."""
+    gen = np.random.default_rng(11)
+    pool = [(int(gen.integers(4)), float(gen.lognormal()), float(gen.choice([1.0, 2.0])))
+            for _ in range(5)]  # fmt: skip
+    rule_list = []
+    for _ in range(40):
+        terms = [pool[int(k)] for k in gen.choice(len(pool), int(gen.integers(1, 3)), False)]
+        rule_list.append((int(gen.integers(2)), int(gen.integers(6)),
+                          int(gen.choice([UP, DOWN])), terms))  # fmt: skip
+    rules = CompiledRules.from_rules(rule_list)
+    signals = gen.lognormal(0.0, 1.5, size=(50, 4))
+    signals[::7, 1] = 0.0
+    cell_type = gen.integers(2, size=50).astype(np.int32)
+    base, up, down = tables(2, 6, base=0.4, up=2.5, down=0.1)
+    got = both(signals, cell_type, base, up, down, rules)
+
+    def hill(s, k, n):
+        if not s > 0.0:
+            return 0.0
+        ratio = k / s
+        return 1.0 / (1.0 + ratio * ratio) if n == 2.0 else 1.0 / (1.0 + ratio)
+
+    for i, t in enumerate(cell_type.tolist()):
+        for j in range(6):
+            keep_up = keep_down = 1.0
+            for rule_type, behaviour, direction, terms in rule_list:  # stable (type, behaviour)
+                if (rule_type, behaviour) != (t, j):
+                    continue
+                h = 1.0
+                for signal, k, n in terms:
+                    h = h * hill(float(signals[i, signal]), k, n)
+                if direction > 0:
+                    keep_up = keep_up * (1.0 - h)
+                else:
+                    keep_down = keep_down * (1.0 - h)
+            b = base[t, j] + (up[t, j] - base[t, j]) * (1.0 - keep_up)
+            b = b + (down[t, j] - b) * (1.0 - keep_down)
+            assert got[i, j] == b
