@@ -43,7 +43,10 @@ Two exact solvers of the same discrete system:
   built once and read by each of them in turn. On a 2-D periodic section the kernels compute
   neighbours and colours from the column index instead of reading index tables, and the
   hierarchy is built by a compiled kernel into buffers kept between rebuilds (the NumPy build
-  serves the other grids); both with the same sums in the same order (same bits).
+  serves the other grids); both with the same sums in the same order (same bits). When the
+  sets and open rows are those of the last build, only the columns whose coefficients changed
+  are rebuilt, with what they reach on the coarse levels (the tissue changes a few columns per
+  step), and nothing when none did: the same values as a full build.
 
 Tolerance and accuracy: ``rtol`` bounds each step's residual relative to ``||b||``; since
 ``A >= I`` the error of a step is at most ``rtol ||b||``, and the warm start carries it into
