@@ -458,6 +458,11 @@ _HUMAN["immune"] = _IMMUNE
 _MOUSE["immune"] = copy.deepcopy(_IMMUNE)
 # mouse dermis: γδ T17 cells are resident innate-like IL-17 producers (Cai 2011; Pantelyushin 2012)
 _MOUSE["immune"]["types"]["gd_t17"]["resident_per_mm2"] = 2000.0
+# they turn over like the αβ residents (U: days-weeks) and are replaced from the circulation
+# (Vγ4+ γδ T17 cells recirculate between skin and lymph node); without turnover the cells that
+# IL-23 expands never leave and the mouse lesion cannot resolve
+_MOUSE["immune"]["types"]["gd_t17"]["lifetime_h"] = _T_RESIDENCE_H
+_MOUSE["immune"]["types"]["gd_t17"]["renewal"] = "recruitment"
 # mouse dermis is richer in myeloid cells than human (U: dermal macrophages and DCs
 # 1,000-5,000/mm² in mouse skin whole mounts)
 _MOUSE["immune"]["types"]["macrophage_m0"]["resident_per_mm2"] = 3000.0
@@ -556,10 +561,13 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
     _rule("dc_mature", "tnfa", _UP, "emigration", 1.0 / 12.0, 10.0),
     _rule("dc_mature", "il1b", _UP, "emigration", 1.0 / 12.0, 10.0),
     _rule("dc_tolerogenic", "il10", _UP, "emigration", 1.0 / 24.0, 10.0),
+    # IL-23/TNF-α/IL-6/IL-1β need a pattern-recognition signal on the DC itself: the inducer
+    # (TLR7) or LL-37/self-nucleic acids (TLR8/9). IFN-α, TNF-α and IL-1β mature DCs (above) but
+    # cytokine-matured DCs make little IL-12/IL-6 (Spörri & Reis e Sousa 2005 Nat Immunol 6:163)
     *[
         _rule("dc_mature", sig, _UP, f"secrete_{f}", rate, k)
         for f, rate in (("il23", 10 * _Q), ("tnfa", 5 * _Q), ("il6", 5 * _Q), ("il1b", 2 * _Q))
-        for sig, k in (("inducer", 0.3), ("ll37_dna", 50.0), ("ifna", 5.0), ("tnfa", 20.0))
+        for sig, k in (("inducer", 0.3), ("ll37_dna", 50.0))
     ],
     _rule("dc_mature", "ifng", _UP, "secrete_il12", 2 * _Q, 20.0),
     _rule("dc_mature", "il10", _DOWN, "secrete_tnfa", 0.0, 10.0),
@@ -575,7 +583,8 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
         for f, rate in (("il17a", 2 * _Q), ("il22", 1 * _Q), ("tnfa", 0.5 * _Q))
         for sig, k in (("il23", 5.0), (["il23", "il1b"], (1.0, 10.0)))
     ],
-    _rule("gd_t17", "il23", _UP, "proliferation", 1.0 / 96.0, 5.0),
+    # they expand under IL-23 with IL-1β (Sutton 2009), not IL-23 alone
+    _rule("gd_t17", ["il23", "il1b"], _UP, "proliferation", 1.0 / 96.0, (5.0, 10.0)),
     # local crowding stops their expansion (U)
     _rule("gd_t17", "contact_gd_t17", _DOWN, "proliferation", 0.0, 2.0),
     # --- polarisation of primed CD4 cells (IL-23 is absent on purpose: naive cells lack its
@@ -665,10 +674,27 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
 _RULES.extend(_IMMUNE_RULES)
 
 # Saturations that differ by species (cell type, behaviour, direction) → value.
+#: Rules a species lacks: (cell types, signals) → every rule of those cell types driven by
+#: exactly those signals is disabled (``enabled: false``) in that species' profile.
+SPECIES_DISABLED_RULES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], str]]] = {
+    # LL-37 with self-RNA activates human myeloid DCs through TLR8 (Ganguly 2009 J Exp Med
+    # 206:1983); murine TLR8 does not sense RNA (Heil 2004 Science 303:1526), so mouse myeloid
+    # DCs neither mature nor make cytokines on LL-37/nucleic acids (pDCs, TLR9, still do)
+    "mouse": [
+        (
+            ("langerhans", "dermal_dc", "dc_mature"),
+            ("ll37_dna",),
+            "murine TLR8 does not sense RNA (Heil 2004 Science 303:1526): no LL-37/self-RNA "
+            "activation of myeloid DCs (human: Ganguly 2009 J Exp Med 206:1983)",
+        ),
+    ],
+}
+
 SPECIES_RULE_SATURATION: dict[str, dict[tuple[str, str, str], float]] = {
     # calibrated (target 3): under a saturating drive the mouse epidermis thickened only 1.2×
     # in 6 days with the human value 5 (faster maturation outran the added cells); 3.0 gives
-    # ≈ 2.9× at day 6 and resolution within 10 days (was 5.0)
+    # ≈ 2.7× vehicle at day 6 (5 seeds: 2.46-2.85) and resolution 11-12 days after the last
+    # dose (was 5.0)
     "mouse": {("keratinocyte", "differentiation", "increases"): 3.0},
 }
 
@@ -779,4 +805,7 @@ def profile_defaults(species: str) -> dict[str, Any]:
         key = (rule["cell_type"], rule["behaviour"], rule["direction"])
         if key in SPECIES_RULE_SATURATION.get(species, {}):
             rule["saturation"] = SPECIES_RULE_SATURATION[species][key]
+        for cell_types, signals, _reason in SPECIES_DISABLED_RULES.get(species, []):
+            if rule["cell_type"] in cell_types and tuple(rule["signals"]) == signals:
+                rule["enabled"] = False
     return profile

@@ -458,6 +458,16 @@ def _rules_section(context: _Context) -> str:
                     f"{_fmt(value)} — {source_for(key, species, fallback=False)}"
                 )
         parts.append("\n".join(lines) + "\n")
+    disabled = _defaults.SPECIES_DISABLED_RULES
+    if disabled:
+        lines = ["Rules a species lacks (`SPECIES_DISABLED_RULES`, disabled in its profile):\n"]
+        for species, entries in disabled.items():
+            for cell_types, signals, reason in entries:
+                lines.append(
+                    f"- {species}: every rule of {', '.join(f'`{t}`' for t in cell_types)} "
+                    f"driven by {' + '.join(f'`{g}`' for g in signals)} alone — {reason}"
+                )
+        parts.append("\n".join(lines) + "\n")
     header = (
         "cell type",
         "signals",
@@ -1284,6 +1294,13 @@ circulating). A channel of rate r (1/h, from the capillary's rules) brings one c
 probability `1 − exp(−r · dilation · dt)`; the cell takes a free voxel allowed to its type among
 the capillary's voxel and its von Neumann neighbours (drawn uniformly), or does not enter. A
 primed cell that enters leaves the circulation. Depleted types are not recruited.
+Leukocyte entry is a flux per area of skin, so the saturations of the rules for
+`recruit_neutrophil`, `recruit_monocyte`, `recruit_pdc` and `recruit_dermal_dc` are per site
+standing for 1,200 µm² of skin (the human 2-D section: a loop every 12 voxels of 10 µm, one
+voxel thick) and are multiplied by the site's own area over 1,200 µm²
+(`scenario.capillary_site_scale`: 1 for the human 2-D default, 0.42 for the mouse section's
+5 µm voxels and 100 µm loops, 12 for a human 3-D lattice); the base rates that replace
+residents are per site already, and `recruit_primed_t` is per circulating cell.
 
 **7.5.3 Movement.** A cell of speed v (`motility`, µm/min) makes ⌊v · dt / voxel⌋ hop attempts
 per step, plus one with probability equal to the remainder; neutrophils committed to NETosis do

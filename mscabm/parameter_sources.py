@@ -410,8 +410,14 @@ PARAMETER_SOURCES: dict[str, str] = {
         "mouse skin (Cai 2011 Immunity 35:596; Pantelyushin 2012 J Clin Invest 122:2252); "
         "density U"
     ),
-    "immune.types.gd_t17.lifetime_h": (
-        "U: resident, long-lived; expansion is limited by local crowding (rules)"
+    "immune.types.gd_t17.lifetime_h": "U: none in the human profile (no γδ T17 residents)",
+    "mouse.immune.types.gd_t17.lifetime_h": (
+        "U: turnover like the αβ residents (days-weeks, BIOLOGY_PARAMETERS.md §5); without it "
+        "the cells IL-23 expands never leave and the imiquimod lesion cannot resolve (target 3)"
+    ),
+    "mouse.immune.types.gd_t17.renewal": (
+        "U: replaced from the circulation at healthy perfusion (Vγ4+ γδ T17 cells recirculate "
+        "between skin and lymph node)"
     ),
     "immune.types.gd_t17.regions": (
         "U: dermal γδ T17 cells (BIOLOGY.md) may also enter the epidermis"
@@ -505,7 +511,8 @@ PARAMETER_SOURCES: dict[str, str] = {
     "rules.capillary.recruit_neutrophil": (
         "U: neutrophils enter in proportion to local CXCL8 and endothelial activation: TNF-α "
         "and IL-17A raise adhesion molecules (BIOLOGY.md; Karmann96, V); IL-17A alone on "
-        "endothelium is weak (Frontiers19, V), hence CXCL8 AND TNF-α / IL-17A; rates U"
+        "endothelium is weak (Frontiers19, V), hence CXCL8 AND TNF-α / IL-17A; rates U, per "
+        "site standing for 1,200 µm² of skin (scaled to the site's area, docs/model.md §7.5.2)"
     ),
     "rules.capillary.recruit_monocyte": (
         "U: monocyte entry rises under TNF-α, IL-1β and the inducer; the base rate replaces "
@@ -574,7 +581,10 @@ PARAMETER_SOURCES: dict[str, str] = {
     "rules.dc_mature.secrete_*": (
         "BIOLOGY.md: maturing myeloid DCs make IL-23 (p19 mRNA ≈ 22× in lesions, IL-12 p35 "
         "unchanged: Lee 2004 J Exp Med) and IL-12; inflammatory TIP-DCs make TNF-α (Lowes 2005 "
-        "PNAS); IL-10 suppresses DC IL-12/IL-23 (IC50 ≈ 0.1-1 ng/mL, "
+        "PNAS); IL-23, TNF-α, IL-6 and IL-1β only on a pattern-recognition signal (the "
+        "inducer, TLR7; LL-37/self-nucleic acids, TLR8/9): cytokine-matured DCs make little "
+        "IL-12/IL-6 (Spörri & Reis e Sousa 2005 Nat Immunol 6:163); IL-10 suppresses DC "
+        "IL-12/IL-23 (IC50 ≈ 0.1-1 ng/mL, "
         "BIOLOGY_PARAMETERS.md §1, U); mature DC 0.001-0.01 pg/cell/day bulk (§2, U); "
         + _SECRETION_UNIT
     ),
@@ -593,8 +603,8 @@ PARAMETER_SOURCES: dict[str, str] = {
         + _SECRETION_UNIT
     ),
     "rules.gd_t17.proliferation": (
-        "U: γδ T17 cells expand under IL-23; local crowding stops their expansion (defaults.py, "
-        "U); " + _TREG_SUPPRESSION
+        "U: γδ T17 cells expand under IL-23 together with IL-1β (Sutton 2009 Immunity 31:331, "
+        "U); local crowding stops their expansion (defaults.py, U); " + _TREG_SUPPRESSION
     ),
     # CD4 polarisation
     "rules.th0.become_th17": (

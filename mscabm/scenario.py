@@ -1028,7 +1028,10 @@ def compile_rules(scenario: Scenario) -> CompiledRules:
         cell_type = vocab.CELL_TYPES.index(rule.cell_type)
         behaviour = behaviour_names.index(rule.behaviour)
         increases = rule.direction == "increases"
-        (saturation_up if increases else saturation_down)[cell_type, behaviour] = rule.saturation
+        saturation = rule.saturation
+        if rule.cell_type == "capillary" and rule.behaviour in SITE_SCALED_RECRUITMENT:
+            saturation *= capillary_site_scale(scenario) if increases else 1.0
+        (saturation_up if increases else saturation_down)[cell_type, behaviour] = saturation
         terms = [
             (signal_names.index(s), k, rule.hill_power)
             for s, k in zip(rule.signals, rule.half_maxima, strict=True)
@@ -1060,6 +1063,45 @@ def n_capillaries(scenario: Scenario) -> int:
     """Number of capillary sites :func:`mscabm.layout.build_layout` places (one per spacing)."""
     spacing = max(1, round(scenario.capillary.spacing_um / scenario.geometry.voxel_um))
     return int(np.prod([-(-n // spacing) for n in scenario.geometry.shape[1:]]))
+
+
+#: Skin surface (µm²) one capillary site stands for in the section on which the saturations of
+#: the recruitment rules are calibrated: the human 2-D section, a papillary loop every 12 voxels
+#: of 10 µm, one 10 µm voxel thick (``capillary.spacing_um`` 125 rounds to 12 voxels).
+REFERENCE_CAPILLARY_SITE_UM2 = 1200.0
+
+#: Capillary behaviours whose rule saturations are entries per reference site and scale with
+#: the skin a site stands for (``recruit_primed_t`` is per circulating cell and does not).
+SITE_SCALED_RECRUITMENT = (
+    "recruit_neutrophil",
+    "recruit_monocyte",
+    "recruit_pdc",
+    "recruit_dermal_dc",
+)
+
+
+def capillary_site_area_um2(scenario: Scenario) -> float:
+    """Skin surface (µm²) one capillary site stands for.
+
+    Sites sit every ``round(capillary.spacing_um / voxel_um)`` voxels along each lateral axis
+    (:func:`mscabm.layout.build_layout`); a 2-D section is one voxel thick.
+    """
+    geometry = scenario.geometry
+    spacing_voxels = max(1, round(scenario.capillary.spacing_um / geometry.voxel_um))
+    spacing_um = spacing_voxels * geometry.voxel_um
+    lateral_axes = len(geometry.shape) - 1
+    return spacing_um * (spacing_um if lateral_axes == 2 else geometry.voxel_um)
+
+
+def capillary_site_scale(scenario: Scenario) -> float:
+    """Factor on the recruitment rule saturations: site area / the reference site's.
+
+    Entry of leukocytes is a flux per area of skin (per length of papillary vessel), so a site
+    that stands for less skin (a thinner section, denser loops) admits proportionally fewer
+    cells. Exactly 1 for the human 2-D default geometry. The base rates that keep residents
+    stationary (:func:`recruitment_base`) are already per site and are not scaled.
+    """
+    return capillary_site_area_um2(scenario) / REFERENCE_CAPILLARY_SITE_UM2
 
 
 def recruitment_base(scenario: Scenario) -> dict[str, float]:

@@ -7,10 +7,13 @@ tissue voxels every step) and checks one behaviour.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from mscabm import Simulation
+from mscabm import scenario as scenario_module
 from mscabm.processes import immune
 from mscabm.processes.transport import REGION_DERMIS, REGION_EPIDERMIS
 from mscabm.vocab import IMMUNE_TYPES, CellType
@@ -248,6 +251,66 @@ def test_recruitment_scales_with_chemokine_and_perfusion():
     perfused = sum(_neutrophils_recruited(300.0, 2.0, seed=s) for s in (1, 2, 3))
     assert high > 2 * max(low, 1)
     assert perfused > 1.4 * high
+
+
+def _capillary_rate(*extra: str, name: str = "recruit_neutrophil") -> float:
+    sim = small(*extra, days=1, events=[fix("cxcl8", 300.0), fix("tnfa", 20.0)])
+    sim.step()  # the held fields are in place after one step
+    _rows, behaviour = sim._sense(sim.state.capillaries, CellType.CAPILLARY)
+    rates = behaviour[:, sim.rules.behaviour_index(name)]
+    assert np.ptp(rates) == 0.0  # every site sees the same held signals
+    return float(rates[0])
+
+
+def test_recruitment_per_site_scales_with_the_skin_a_site_stands_for():
+    assert scenario_module.capillary_site_scale(small(days=0.1).spec) == 1.0
+    reference = _capillary_rate()
+    assert reference > 0
+    # loops every 25 voxels instead of 12: each site stands for 25/12 as much skin
+    sparse = _capillary_rate("capillary.spacing_um=250")
+    assert sparse == pytest.approx(reference * 25 / 12, rel=1e-12)
+    mouse = Simulation("healthy_mouse", rng=1, days=0.1).spec
+    assert scenario_module.capillary_site_scale(mouse) == pytest.approx(500.0 / 1200.0)
+
+
+# ------------------------------------------------------------------------------ dendritic cells
+def _dc_output(sim: Simulation, type_name: str, behaviour: str) -> float:
+    place(sim, type_name, [dermis_voxels(sim)[100]])
+    sim.step()
+    values = behaviour_of(sim, type_name, behaviour)
+    return float(values[0]) if len(values) else float("nan")
+
+
+def test_cytokine_matured_dcs_make_il23_only_on_a_pattern_signal():
+    cytokines = small(days=1, events=[fix("ifna", 100.0), fix("tnfa", 100.0)])
+    assert _dc_output(cytokines, "dc_mature", "secrete_il23") == 0.0
+    nucleic = small(days=1, events=[fix("ll37_dna", 500.0)])
+    assert _dc_output(nucleic, "dc_mature", "secrete_il23") > 0.0
+
+
+def test_mouse_myeloid_dcs_ignore_ll37_dna_and_pdcs_do_not():
+    def mouse_section() -> Simulation:
+        no_residents = [f"immune.types.{n}.resident_per_mm2=0" for n in IMMUNE_TYPES]
+        events = json.dumps([fix("ll37_dna", 500.0)])
+        return Simulation(
+            "healthy_mouse", rng=1, days=1,
+            overrides=["geometry.width_um=200", *no_residents, f"events={events}"],
+        )  # fmt: skip
+
+    human = _dc_output(small(days=1, events=[fix("ll37_dna", 500.0)]), "dermal_dc",
+                       "become_dc_mature")  # fmt: skip
+    # what is left in the mouse is the maturation by the tissue's baseline TNF-α and IL-1β
+    assert _dc_output(mouse_section(), "dermal_dc", "become_dc_mature") < 0.01 * human
+    assert _dc_output(mouse_section(), "dc_mature", "secrete_il23") == 0.0
+    assert _dc_output(mouse_section(), "pdc", "secrete_ifna") > 0.0
+
+
+# ------------------------------------------------------------------------------ γδ T17
+def test_gd_t17_cells_expand_under_il23_only_with_il1b():
+    alone = small(days=1, events=[fix("il23", 50.0), fix("il1b", 0.0)])
+    assert _dc_output(alone, "gd_t17", "proliferation") == 0.0
+    both = small(days=1, events=[fix("il23", 50.0), fix("il1b", 50.0)])
+    assert _dc_output(both, "gd_t17", "proliferation") > 0.0
 
 
 # ------------------------------------------------------------------------------ lymph node
