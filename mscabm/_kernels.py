@@ -1655,7 +1655,8 @@ def mobile_walk(
     if n:
         if voxel.min() < 0 or voxel.max() >= n_voxels:
             raise ValueError(f"voxel must be in [0, {n_voxels})")
-        if np.unique(cell_id).shape[0] != n:
+        ordered_ids = np.sort(cell_id)  # (np.unique hashes uint64 ids: 3x slower here)
+        if np.any(ordered_ids[1:] == ordered_ids[:-1]):
             raise ValueError("cell_id must not contain duplicates")
         if hops.min() < 0:
             raise ValueError("hops must be >= 0")
@@ -1665,11 +1666,10 @@ def mobile_walk(
             raise ValueError(f"follow must be -1 or a row of fields, in [-1, {n_fields})")
         if walker_kind.min() < 0 or walker_kind.max() >= n_kinds:
             raise ValueError(f"walker_kind must be a row of allowed, in [0, {n_kinds})")
-        followed = np.unique(follow[follow >= 0])
+        followed = np.flatnonzero(np.bincount(follow + 1, minlength=n_fields + 1)[1:])
         if followed.size and not np.all(np.isfinite(fields[followed])):
             raise ValueError("fields followed by a cell must be finite")
-        where, count = np.unique(voxel, return_counts=True)
-        if np.any(occupancy[where] < count):
+        if np.any(occupancy < np.bincount(voxel, minlength=n_voxels)):
             raise ValueError(
                 "occupancy must already count the cells: some voxel holds more of them than "
                 "its occupancy says"
