@@ -589,17 +589,21 @@ def efferocytosis(sim: Simulation) -> None:
         sim.random_stream.permutation(sim.steps, Purpose.EFFEROCYTOSIS, CELL, table.id[macrophages])
     ]
     u = sim.random_stream.uniform(sim.steps, Purpose.EFFEROCYTOSIS, CELL, table.id[order])
+    eating = order[u < p]  # in hash order; removals below touch only other rows
+    if len(eating) == 0:
+        return
     targets_by_voxel: dict[int, list[int]] = {}
-    for row in apoptotic[np.argsort(table.id[apoptotic], kind="stable")].tolist():
-        targets_by_voxel.setdefault(int(table.voxel[row]), []).append(row)
+    by_id = apoptotic[np.argsort(table.id[apoptotic], kind="stable")]
+    for row, voxel in zip(by_id.tolist(), table.voxel[by_id].tolist(), strict=True):
+        targets_by_voxel.setdefault(voxel, []).append(row)
     nets_by_voxel: dict[int, list[int]] = {}
-    for row in net_rows[np.argsort(nets.id[net_rows], kind="stable")].tolist():
-        nets_by_voxel.setdefault(int(nets.voxel[row]), []).append(row)
-    for row, draw in zip(order.tolist(), u.tolist(), strict=True):
-        if draw >= p:
-            continue
-        voxel = int(table.voxel[row])
-        around = [voxel, *[int(v) for v in sim.neighbour_table[voxel] if v >= 0]]
+    by_id = net_rows[np.argsort(nets.id[net_rows], kind="stable")]
+    for row, voxel in zip(by_id.tolist(), nets.voxel[by_id].tolist(), strict=True):
+        nets_by_voxel.setdefault(voxel, []).append(row)
+    voxels = table.voxel[eating]
+    neighbours = sim.neighbour_table[voxels].tolist()
+    for row, voxel, near in zip(eating.tolist(), voxels.tolist(), neighbours, strict=True):
+        around = [voxel, *[v for v in near if v >= 0]]
         cleared = False
         for v in around:
             if targets_by_voxel.get(v):
