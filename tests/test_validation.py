@@ -55,15 +55,6 @@ def test_target_2_psoriatic_drive_reduced(reduced_results):
         assert row.met, (row.quantity, row.values, row.range_text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "target 3 regressed with the plaque-persistence changes of fd4b0b4 (issue #3 open): "
-        "reduced days from the last dose to thickness ratio < 1.5 are 10, 12, 13, 9, inf "
-        "(one seed does not resolve by day 21); full scale also misses the day-6 ratio "
-        "(2.48, 1/5 seeds >= 2.5). Strict: passing again fails this marker, remove it then."
-    ),
-)
 def test_target_3_imiquimod_reduced(reduced_results):
     rows = [r for r in reduced_results if r.target == "3"]
     assert [r.quantity for r in rows] == [
