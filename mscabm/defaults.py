@@ -673,7 +673,6 @@ _IMMUNE_RULES: list[dict[str, Any]] = [
 ]
 _RULES.extend(_IMMUNE_RULES)
 
-# Saturations that differ by species (cell type, behaviour, direction) → value.
 #: Rules a species lacks: (cell types, signals) → every rule of those cell types driven by
 #: exactly those signals is disabled (``enabled: false``) in that species' profile.
 SPECIES_DISABLED_RULES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], str]]] = {
@@ -690,6 +689,7 @@ SPECIES_DISABLED_RULES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], s
     ],
 }
 
+#: Saturations that differ by species: (cell type, behaviour, direction) → value.
 SPECIES_RULE_SATURATION: dict[str, dict[tuple[str, str, str], float]] = {
     # calibrated (target 3): under a saturating drive the mouse epidermis thickened only 1.2×
     # in 6 days with the human value 5 (faster maturation outran the added cells); 3.0 gives
