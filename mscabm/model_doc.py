@@ -462,10 +462,13 @@ def _rules_section(context: _Context) -> str:
     if disabled:
         lines = ["Rules a species lacks (`SPECIES_DISABLED_RULES`, disabled in its profile):\n"]
         for species, entries in disabled.items():
-            for cell_types, signals, reason in entries:
+            for cell_types, signals, behaviours, reason in entries:
+                which = (
+                    f" setting {', '.join(f'`{b}`' for b in behaviours)}" if behaviours else ""
+                )
                 lines.append(
                     f"- {species}: every rule of {', '.join(f'`{t}`' for t in cell_types)} "
-                    f"driven by {' + '.join(f'`{g}`' for g in signals)} alone — {reason}"
+                    f"driven by {' + '.join(f'`{g}`' for g in signals)} alone{which} — {reason}"
                 )
         parts.append("\n".join(lines) + "\n")
     header = (

@@ -581,10 +581,8 @@ PARAMETER_SOURCES: dict[str, str] = {
     "rules.dc_mature.secrete_*": (
         "BIOLOGY.md: maturing myeloid DCs make IL-23 (p19 mRNA ≈ 22× in lesions, IL-12 p35 "
         "unchanged: Lee 2004 J Exp Med) and IL-12; inflammatory TIP-DCs make TNF-α (Lowes 2005 "
-        "PNAS); IL-23, TNF-α, IL-6 and IL-1β only on a pattern-recognition signal (the "
-        "inducer, TLR7; LL-37/self-nucleic acids, TLR8/9): cytokine-matured DCs make little "
-        "IL-12/IL-6 (Spörri & Reis e Sousa 2005 Nat Immunol 6:163); IL-10 suppresses DC "
-        "IL-12/IL-23 (IC50 ≈ 0.1-1 ng/mL, "
+        "PNAS); in the mouse only on a pattern-recognition signal (defaults.py "
+        "SPECIES_DISABLED_RULES); IL-10 suppresses DC IL-12/IL-23 (IC50 ≈ 0.1-1 ng/mL, "
         "BIOLOGY_PARAMETERS.md §1, U); mature DC 0.001-0.01 pg/cell/day bulk (§2, U); "
         + _SECRETION_UNIT
     ),

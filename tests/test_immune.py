@@ -281,28 +281,31 @@ def _dc_output(sim: Simulation, type_name: str, behaviour: str) -> float:
     return float(values[0]) if len(values) else float("nan")
 
 
-def test_cytokine_matured_dcs_make_il23_only_on_a_pattern_signal():
-    cytokines = small(days=1, events=[fix("ifna", 100.0), fix("tnfa", 100.0)])
-    assert _dc_output(cytokines, "dc_mature", "secrete_il23") == 0.0
-    nucleic = small(days=1, events=[fix("ll37_dna", 500.0)])
-    assert _dc_output(nucleic, "dc_mature", "secrete_il23") > 0.0
+def mouse_section(*events: dict) -> Simulation:
+    """A 200 µm mouse section without immune residents, with held fields."""
+    no_residents = [f"immune.types.{n}.resident_per_mm2=0" for n in IMMUNE_TYPES]
+    held = json.dumps(list(events))
+    return Simulation(
+        "healthy_mouse", rng=1, days=1,
+        overrides=["geometry.width_um=200", *no_residents, f"events={held}"],
+    )  # fmt: skip
+
+
+def test_mouse_cytokine_matured_dcs_make_il23_only_on_a_pattern_signal():
+    cytokines = [fix("ifna", 100.0), fix("tnfa", 100.0)]
+    assert _dc_output(mouse_section(*cytokines), "dc_mature", "secrete_il23") == 0.0
+    assert _dc_output(small(days=1, events=cytokines), "dc_mature", "secrete_il23") > 0.0
 
 
 def test_mouse_myeloid_dcs_ignore_ll37_dna_and_pdcs_do_not():
-    def mouse_section() -> Simulation:
-        no_residents = [f"immune.types.{n}.resident_per_mm2=0" for n in IMMUNE_TYPES]
-        events = json.dumps([fix("ll37_dna", 500.0)])
-        return Simulation(
-            "healthy_mouse", rng=1, days=1,
-            overrides=["geometry.width_um=200", *no_residents, f"events={events}"],
-        )  # fmt: skip
+    nucleic = fix("ll37_dna", 500.0)
 
     human = _dc_output(small(days=1, events=[fix("ll37_dna", 500.0)]), "dermal_dc",
                        "become_dc_mature")  # fmt: skip
     # what is left in the mouse is the maturation by the tissue's baseline TNF-α and IL-1β
-    assert _dc_output(mouse_section(), "dermal_dc", "become_dc_mature") < 0.01 * human
-    assert _dc_output(mouse_section(), "dc_mature", "secrete_il23") == 0.0
-    assert _dc_output(mouse_section(), "pdc", "secrete_ifna") > 0.0
+    assert _dc_output(mouse_section(nucleic), "dermal_dc", "become_dc_mature") < 0.01 * human
+    assert _dc_output(mouse_section(nucleic), "dc_mature", "secrete_il23") == 0.0
+    assert _dc_output(mouse_section(nucleic), "pdc", "secrete_ifna") > 0.0
 
 
 # ------------------------------------------------------------------------------ γδ T17
