@@ -274,7 +274,8 @@ def test_recruitment_per_site_scales_with_the_skin_a_site_stands_for():
 
 
 # ------------------------------------------------------------------------------ dendritic cells
-def _dc_output(sim: Simulation, type_name: str, behaviour: str) -> float:
+def _output_of_placed(sim: Simulation, type_name: str, behaviour: str) -> float:
+    """One behaviour of one cell of ``type_name`` placed in the dermis, after one step."""
     place(sim, type_name, [dermis_voxels(sim)[100]])
     sim.step()
     values = behaviour_of(sim, type_name, behaviour)
@@ -293,27 +294,25 @@ def mouse_section(*events: dict) -> Simulation:
 
 def test_mouse_cytokine_matured_dcs_make_il23_only_on_a_pattern_signal():
     cytokines = [fix("ifna", 100.0), fix("tnfa", 100.0)]
-    assert _dc_output(mouse_section(*cytokines), "dc_mature", "secrete_il23") == 0.0
-    assert _dc_output(small(days=1, events=cytokines), "dc_mature", "secrete_il23") > 0.0
+    assert _output_of_placed(mouse_section(*cytokines), "dc_mature", "secrete_il23") == 0.0
+    assert _output_of_placed(small(days=1, events=cytokines), "dc_mature", "secrete_il23") > 0.0
 
 
 def test_mouse_myeloid_dcs_ignore_ll37_dna_and_pdcs_do_not():
     nucleic = fix("ll37_dna", 500.0)
-
-    human = _dc_output(small(days=1, events=[fix("ll37_dna", 500.0)]), "dermal_dc",
-                       "become_dc_mature")  # fmt: skip
+    human = _output_of_placed(small(days=1, events=[nucleic]), "dermal_dc", "become_dc_mature")
     # what is left in the mouse is the maturation by the tissue's baseline TNF-α and IL-1β
-    assert _dc_output(mouse_section(nucleic), "dermal_dc", "become_dc_mature") < 0.01 * human
-    assert _dc_output(mouse_section(nucleic), "dc_mature", "secrete_il23") == 0.0
-    assert _dc_output(mouse_section(nucleic), "pdc", "secrete_ifna") > 0.0
+    assert _output_of_placed(mouse_section(nucleic), "dermal_dc", "become_dc_mature") < 0.01 * human
+    assert _output_of_placed(mouse_section(nucleic), "dc_mature", "secrete_il23") == 0.0
+    assert _output_of_placed(mouse_section(nucleic), "pdc", "secrete_ifna") > 0.0
 
 
 # ------------------------------------------------------------------------------ γδ T17
 def test_gd_t17_cells_expand_under_il23_only_with_il1b():
     alone = small(days=1, events=[fix("il23", 50.0), fix("il1b", 0.0)])
-    assert _dc_output(alone, "gd_t17", "proliferation") == 0.0
+    assert _output_of_placed(alone, "gd_t17", "proliferation") == 0.0
     both = small(days=1, events=[fix("il23", 50.0), fix("il1b", 50.0)])
-    assert _dc_output(both, "gd_t17", "proliferation") > 0.0
+    assert _output_of_placed(both, "gd_t17", "proliferation") > 0.0
 
 
 # ------------------------------------------------------------------------------ lymph node
