@@ -57,6 +57,7 @@ extensions = [
         f"mscabm._{pyx.stem}",
         [str(pyx.relative_to(HERE))],
         include_dirs=[np.get_include(), "cext"],
+        depends=[str(h.relative_to(HERE)) for h in sorted((HERE / "cext").glob("*.h"))],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         define_macros=[

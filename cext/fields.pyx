@@ -778,6 +778,36 @@ def mg_vcycle(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint line,
                     &inv_pivot[s * size], &xs[f * size], &bs[f * size])
 
 
+cdef extern from "fields_lanes.h":
+    # The lane-interleaved twin of _pcg_field for the fields of one coefficient set on a line
+    # grid (see the header): the same operations per field, 2 or 4 fields per voxel at once.
+    ctypedef struct mg_lanes_grid:
+        Py_ssize_t nz
+        Py_ssize_t n_total
+        Py_ssize_t n_levels
+        Py_ssize_t n_colours
+        const int64_t* level_cols
+        const int64_t* level_offsets
+    int MG_LANES_MAX
+    void mg_lanes_pcg2(const mg_lanes_grid* g, const double* diag, const double* depth,
+                       const double* lateral, const double* inv_pivot, const uint8_t* decoupled,
+                       double* conc, const double* rhs, Py_ssize_t field_voxels,
+                       const int64_t* fields, int n, double* work, double rtol,
+                       Py_ssize_t max_iterations, int64_t* iterations, int64_t* status,
+                       double* residual_sq, double* rhs_sq) noexcept nogil
+    void mg_lanes_pcg4(const mg_lanes_grid* g, const double* diag, const double* depth,
+                       const double* lateral, const double* inv_pivot, const uint8_t* decoupled,
+                       double* conc, const double* rhs, Py_ssize_t field_voxels,
+                       const int64_t* fields, int n, double* work, double rtol,
+                       Py_ssize_t max_iterations, int64_t* iterations, int64_t* status,
+                       double* residual_sq, double* rhs_sq) noexcept nogil
+
+
+def mg_lanes():
+    """Fields of one coefficient set solved together on a line grid (at most)."""
+    return MG_LANES_MAX
+
+
 def mg_pcg(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint line,
            const int64_t[::1] level_cols, const int64_t[::1] level_offsets,
            const int64_t[::1] neighbours_plus, const int64_t[::1] neighbours_minus,
@@ -786,32 +816,74 @@ def mg_pcg(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint line,
            const double[::1] lateral, const double[::1] inv_pivot,
            const int64_t[::1] coefficient_set, const uint8_t[::1] decoupled,
            double[::1] conc, const double[::1] rhs, Py_ssize_t field_voxels,
-           const int64_t[::1] fields, double[::1] workspace, double rtol,
-           Py_ssize_t max_iterations, int64_t[::1] iterations, int64_t[::1] status,
-           double[::1] residual_sq, double[::1] rhs_sq, bint parallel):
+           const int64_t[::1] fields, const int64_t[::1] group_ptr, double[::1] workspace,
+           double rtol, Py_ssize_t max_iterations, int64_t[::1] iterations,
+           int64_t[::1] status, double[::1] residual_sq, double[::1] rhs_sq, bint parallel):
     """Solve A x = rhs for each listed field by multigrid-preconditioned CG (see _pcg_field).
 
     ``conc``/``rhs`` are (n_fields, field_voxels) raveled with row stride level_cols[0]; only
     their first nz rows are iterated (``rhs_sq`` sums all ``field_voxels``). Coefficients and
-    ``decoupled`` are per set (field f uses set coefficient_set[f]). ``workspace`` holds one
-    slot of 4 x nz x n_total per thread that may run (slot = thread number).
+    ``decoupled`` are per set (field f uses set coefficient_set[f]). ``fields`` is cut into
+    groups ``fields[group_ptr[i]:group_ptr[i + 1]]``: on a line grid a group of 2 to
+    MG_LANES_MAX fields of one set is solved in lockstep by the lane kernel (the same bits),
+    any other group field by field. ``workspace`` holds one slot of 4 x nz x n_total x
+    MG_LANES_MAX per thread that may run (slot = thread number).
     """
     cdef _Grid g = _make_grid(nz, n_total, n_axes, line, level_cols, level_offsets,
                               neighbours_plus, neighbours_minus, aggregate, colour_columns,
                               colour_ptr)
-    cdef Py_ssize_t i, f, s, slot, size = g.field_size, small = nz * level_cols[0]
+    cdef mg_lanes_grid lanes_grid
+    cdef Py_ssize_t i, j, f, s, slot, first, count, size = g.field_size
+    cdef Py_ssize_t small = nz * level_cols[0]
     cdef double* work
+    if (group_ptr.shape[0] < 1 or group_ptr[0] != 0
+            or group_ptr[group_ptr.shape[0] - 1] != fields.shape[0]):
+        raise ValueError("group_ptr must run from 0 to the number of fields")
+    for i in range(group_ptr.shape[0] - 1):
+        count = group_ptr[i + 1] - group_ptr[i]
+        if count < 1 or count > MG_LANES_MAX:
+            raise ValueError(f"groups must hold 1 to {MG_LANES_MAX} fields")
+        for j in range(group_ptr[i] + 1, group_ptr[i + 1]):
+            if coefficient_set[fields[j]] != coefficient_set[fields[group_ptr[i]]]:
+                raise ValueError("the fields of a group must share one coefficient set")
+    if workspace.shape[0] < 4 * size * MG_LANES_MAX:
+        raise ValueError("workspace too small")
+    lanes_grid.nz = nz
+    lanes_grid.n_total = n_total
+    lanes_grid.n_levels = g.n_levels
+    lanes_grid.n_colours = g.n_colours
+    lanes_grid.level_cols = &level_cols[0]
+    lanes_grid.level_offsets = &level_offsets[0]
     with nogil:
-        for i in prange(fields.shape[0], schedule="dynamic", use_threads_if=parallel):
-            f = fields[i]
-            s = coefficient_set[f]
+        for i in prange(group_ptr.shape[0] - 1, schedule="dynamic", use_threads_if=parallel):
+            first = group_ptr[i]
+            count = group_ptr[i + 1] - first
+            s = coefficient_set[fields[first]]
             slot = threadid()
-            work = &workspace[slot * 4 * size]
-            _pcg_field(&g, &diag[s * size], &depth[s * size], &lateral[s * n_axes * size],
-                       &inv_pivot[s * size], &decoupled[s * small], &conc[f * field_voxels],
-                       &rhs[f * field_voxels], field_voxels, work, work + size,
-                       work + 2 * size, work + 3 * size, rtol, max_iterations, &iterations[f],
-                       &status[f], &residual_sq[f], &rhs_sq[f])
+            work = &workspace[slot * 4 * size * MG_LANES_MAX]
+            if line and count == 2:
+                mg_lanes_pcg2(&lanes_grid, &diag[s * size], &depth[s * size],
+                              &lateral[s * n_axes * size], &inv_pivot[s * size],
+                              &decoupled[s * small],
+                              &conc[0], &rhs[0], field_voxels, &fields[first], 2, work, rtol,
+                              max_iterations, &iterations[0], &status[0], &residual_sq[0],
+                              &rhs_sq[0])
+            elif line and count > 2:
+                mg_lanes_pcg4(&lanes_grid, &diag[s * size], &depth[s * size],
+                              &lateral[s * n_axes * size], &inv_pivot[s * size],
+                              &decoupled[s * small],
+                              &conc[0], &rhs[0], field_voxels, &fields[first], <int>count, work,
+                              rtol, max_iterations, &iterations[0], &status[0],
+                              &residual_sq[0], &rhs_sq[0])
+            else:
+                for j in range(first, first + count):
+                    f = fields[j]
+                    _pcg_field(&g, &diag[s * size], &depth[s * size],
+                               &lateral[s * n_axes * size], &inv_pivot[s * size],
+                               &decoupled[s * small], &conc[f * field_voxels],
+                               &rhs[f * field_voxels], field_voxels, work, work + size,
+                               work + 2 * size, work + 3 * size, rtol, max_iterations,
+                               &iterations[f], &status[f], &residual_sq[f], &rhs_sq[f])
 
 
 # ------------------------------------------------------------ hierarchy of a line grid (build)

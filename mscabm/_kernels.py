@@ -1303,7 +1303,28 @@ def _fields_selected(active: np.ndarray | None, sets: np.ndarray) -> np.ndarray:
     return fields[np.argsort(sets[fields], kind="stable")].astype(np.int64)
 
 
-def field_mg_workspace_shape(mg: FieldMultigrid) -> tuple[int, int, int, int]:
+#: Fields of one coefficient set that :func:`field_mg_pcg` solves together on a line grid.
+FIELDS_MG_LANES = int(_fields_ext.mg_lanes())
+
+
+def _fields_groups(fields: np.ndarray, sets: np.ndarray, line: bool) -> np.ndarray:
+    """Boundaries of the groups of ``fields`` (sorted by set) solved together.
+
+    On a line grid, consecutive fields of one set in chunks of ``FIELDS_MG_LANES``; otherwise
+    one field per group.
+    """
+    if not line or fields.size == 0:
+        return np.arange(fields.size + 1, dtype=np.int64)
+    field_sets = sets[fields]
+    starts = np.flatnonzero(np.r_[True, field_sets[1:] != field_sets[:-1]])
+    bounds = [
+        np.arange(start, stop, FIELDS_MG_LANES)
+        for start, stop in zip(starts, np.r_[starts[1:], fields.size], strict=True)
+    ]
+    return np.concatenate([*bounds, [fields.size]]).astype(np.int64)
+
+
+def field_mg_workspace_shape(mg: FieldMultigrid) -> tuple[int, int, int, int, int]:
     """Shape of the scratch :func:`field_mg_pcg` needs: one slot per thread that may run.
 
     Parameters
@@ -1314,9 +1335,13 @@ def field_mg_workspace_shape(mg: FieldMultigrid) -> tuple[int, int, int, int]:
     Returns
     -------
     tuple of int
-        ``(n_threads, 4, nz, n_total)``, ``n_threads`` being OpenMP's current maximum.
+        ``(n_threads, 4, nz, n_total, FIELDS_MG_LANES)``, ``n_threads`` being OpenMP's
+        current maximum.
     """
-    return (max(1, int(_fields_ext.max_threads())), 4, int(mg.nz), int(mg.neighbours_plus.shape[1]))
+    return (
+        max(1, int(_fields_ext.max_threads())), 4, int(mg.nz), int(mg.neighbours_plus.shape[1]),
+        FIELDS_MG_LANES,
+    )  # fmt: skip
 
 
 def field_mg_vcycle(
@@ -1372,7 +1397,10 @@ def field_mg_pcg(
     Warm-started from ``conc``; decoupled voxels are set to ``rhs / diag`` and never iterated;
     a field stops when ``||rhs - A x|| <= rtol ||rhs||``. Every reduction runs in a fixed order
     on one thread per field, so results do not depend on the thread count; threads (one field
-    each) are used only when the work reaches ``FIELDS_PARALLEL_MIN_WORK`` voxel-fields.
+    each) are used only when the work reaches ``FIELDS_PARALLEL_MIN_WORK`` voxel-fields. On a
+    line grid (2-D periodic) up to ``FIELDS_MG_LANES`` fields of one coefficient set are solved
+    in lockstep, interleaved voxel by voxel so the set's coefficients are read once for all of
+    them: each field does the same operations and stops where it would alone (the same bits).
 
     Parameters
     ----------
@@ -1421,7 +1449,9 @@ def field_mg_pcg(
     if workspace is None:
         workspace = np.zeros(slots)
     else:
-        workspace = _fields_array("workspace", workspace, (None, 4, nz, n_total))
+        workspace = _fields_array(
+            "workspace", workspace, (None, 4, nz, n_total, FIELDS_MG_LANES)
+        )
         _fields_writeable("workspace", workspace)
         if workspace.shape[0] < slots[0]:
             raise ValueError(f"workspace needs {slots[0]} thread slots, got {workspace.shape[0]}")
@@ -1434,8 +1464,8 @@ def field_mg_pcg(
     _fields_ext.mg_pcg(
         nz, n_total, n_axes, line, *_fields_mg_tables(mg), mg.coefficient_set,
         mg.decoupled.ravel(), conc.ravel(), rhs.ravel(), nz_all * n_cols, fields,
-        workspace.ravel(), rtol, int(max_iterations), iterations, status, residual_sq, rhs_sq,
-        parallel,
+        _fields_groups(fields, mg.coefficient_set, line), workspace.ravel(), rtol,
+        int(max_iterations), iterations, status, residual_sq, rhs_sq, parallel,
     )  # fmt: skip
     return iterations, status, residual_sq, rhs_sq
 

@@ -41,7 +41,10 @@ Two exact solvers of the same discrete system:
   Fields with identical coefficients (exactly equal arrays on the open rows and the same
   bottom condition; 12 of psoriasis_human's 20 fields share one set) share one hierarchy,
   built once and read by each of them in turn. On a 2-D periodic section the kernels compute
-  neighbours and colours from the column index instead of reading index tables, and the
+  neighbours and colours from the column index instead of reading index tables, the fields of
+  one set are solved up to four at a time in lockstep, interleaved voxel by voxel (the set's
+  coefficients read once for all of them; each field stops where it would alone: 12.5 ->
+  9.7 ms for the 19 fields of a 2 mm plaque at day 20, same bits), and the
   hierarchy is built by a compiled kernel into buffers kept between rebuilds (the NumPy build
   serves the other grids); both with the same sums in the same order (same bits). When the
   sets and open rows are those of the last build, only the columns whose coefficients changed

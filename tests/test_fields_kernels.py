@@ -439,14 +439,73 @@ def test_fields_with_identical_coefficients_share_one_set():
     assert np.all(shared.last_iterations > 0)
 
 
+@pytest.mark.parametrize("n_fields", [2, 3, 7])
+def test_mg_pcg_lanes_give_the_field_by_field_bits(monkeypatch, n_fields):
+    """Fields of one coefficient set solved in lockstep on a line grid (groups of up to
+    FIELDS_MG_LANES) give the bits, iterations and statuses of solving them one by one, with
+    lanes that stop at different iterations: a zero right-hand side, a start that is already
+    the answer, a field hitting the iteration limit and fields of differing difficulty."""
+    shape = (16, 21)  # odd: a third colour on every level
+    mg = skin_hierarchy(shape, "periodic", n_fields=1, seed=3)
+    mg = mg._replace(coefficient_set=np.zeros(n_fields, dtype=np.int64))
+    assert _kernels._fields_check_multigrid(mg)[4]
+    rng = np.random.default_rng(11)
+    n_cols = int(mg.level_cols[0])
+    rhs = rng.uniform(0, 1, (n_fields, mg.nz + 1, n_cols)) ** np.arange(1, n_fields + 1)[
+        :, None, None
+    ]  # fmt: skip
+    start = rng.uniform(0, 1, (n_fields, mg.nz + 1, n_cols))
+    rhs[1] = 0.0  # zero right-hand side: set to zero, no iteration
+    if n_fields > 2:  # the start is the answer: 0 iterations, converged
+        solved = start[2].copy()
+        one = mg._replace(coefficient_set=np.zeros(1, dtype=np.int64))
+        _kernels.field_mg_pcg(one, solved[None], rhs[2:3].copy(), 1e-14, 200)
+        start[2] = solved
+    active = np.ones(n_fields, dtype=np.uint8)
+    if n_fields > 5:
+        active[5] = 0
+
+    def run(max_iterations):
+        conc = start.copy()
+        result = _kernels.field_mg_pcg(mg, conc, rhs, 1e-10, max_iterations, active)
+        return conc, result
+
+    for max_iterations in (3, 200):
+        lanes = run(max_iterations)
+        monkeypatch.setattr(
+            _kernels, "_fields_groups", lambda fields, sets, line: np.arange(fields.size + 1)
+        )
+        alone = run(max_iterations)
+        monkeypatch.undo()
+        assert np.array_equal(lanes[0], alone[0])
+        for got, want in zip(lanes[1], alone[1], strict=True):
+            assert np.array_equal(got, want)
+        iterations, status = alone[1][0], alone[1][1]
+        if max_iterations == 3:
+            assert np.any(status == 1)  # some lanes stop at the limit ...
+        else:
+            assert np.all(status == 0)
+            assert len(set(iterations[active == 1].tolist())) >= 2  # ... at differing counts
+            if n_fields > 2:
+                assert iterations[2] == 0
+        assert iterations[1] == 0 and np.all(lanes[0][1, : mg.nz] == 0.0)
+        if n_fields > 5:
+            assert np.array_equal(lanes[0][5], start[5])  # inactive: untouched
+    groups = _kernels._fields_groups(
+        np.arange(n_fields, dtype=np.int64), mg.coefficient_set, True
+    )
+    assert np.diff(groups).max() <= _kernels.FIELDS_MG_LANES and groups[-1] == n_fields
+
+
 def test_mg_workspace_has_one_slot_per_thread():
     mg = skin_hierarchy((8, 6), "periodic", n_fields=2)
     shape = _kernels.field_mg_workspace_shape(mg)
-    assert shape[1:] == (4, mg.nz, mg.neighbours_plus.shape[1]) and shape[0] >= 1
+    lanes = _kernels.FIELDS_MG_LANES
+    assert shape[1:] == (4, mg.nz, mg.neighbours_plus.shape[1], lanes) and shape[0] >= 1
     conc = np.ones((2, mg.nz, 6))
     with pytest.raises(ValueError, match="workspace"):
         _kernels.field_mg_pcg(mg, conc, conc.copy(), 1e-6, 5,
-                              workspace=np.zeros((1, 4, mg.nz + 1, shape[3])))  # fmt: skip
+                              workspace=np.zeros((1, 4, mg.nz + 1, shape[3], lanes)))  # fmt: skip
     bad = mg._replace(coefficient_set=np.array([0, 5], dtype=np.int64))
     with pytest.raises(ValueError, match="coefficient_set"):
         _kernels.field_mg_vcycle(bad, conc)
