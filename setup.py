@@ -3,10 +3,13 @@
 Only ``ext_modules`` live here; metadata is in ``pyproject.toml``. OpenMP is used where the
 compiler accepts ``-fopenmp`` and a serial build is made otherwise (e.g. Apple clang). No
 ``-march=native`` and no fast-math: ``-ffp-contract=off`` keeps results independent of the
-compiler's multiply-add fusing (DESIGN.md, principle 7).
+compiler's multiply-add fusing (DESIGN.md, principle 7). On x86-64 the field kernels are also
+built with ``-mavx2`` as ``mscabm._fields_avx2``, used at run time when the CPU has AVX2 (the
+same operations in wider registers: the same bits).
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -52,13 +55,54 @@ if sys.platform == "win32":  # MSVC spells things differently
     compile_args = ["/O2", "/fp:precise"] + (["/openmp"] if OPENMP else [])
     link_args = []
 
+
+def _compiler_accepts_avx2() -> bool:
+    """Whether this is an x86-64 build whose compiler takes ``-mavx2`` (not MSVC)."""
+    if sys.platform == "win32" or platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "avx2.c")
+        src.write_text("int main(void){return 0;}\n")
+        try:
+            done = subprocess.run(
+                [compiler, "-mavx2", "-c", str(src), "-o", str(Path(tmp, "avx2.o"))],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
+
+
+# fields_avx2.pyx is fields.pyx again with -mavx2 (chosen at run time when the CPU has AVX2;
+# the same bits, see cext/fields_avx2.pyx); other platforms build fields.pyx only.
+AVX2 = _compiler_accepts_avx2()
+extra_args_of = {"fields_avx2": ["-mavx2"]}
+
+
+def _wanted(stem: str) -> bool:
+    if stem == "fields_avx2" and not AVX2:
+        return False
+    # MSCABM_BUILD_ONLY=fields,rng builds a subset (developer convenience for in-place builds).
+    only = os.environ.get("MSCABM_BUILD_ONLY")
+    return not only or stem in only.split(",")
+
+
 extensions = [
     Extension(
         f"mscabm._{pyx.stem}",
         [str(pyx.relative_to(HERE))],
         include_dirs=[np.get_include(), "cext"],
-        depends=[str(h.relative_to(HERE)) for h in sorted((HERE / "cext").glob("*.h"))],
-        extra_compile_args=compile_args,
+        depends=[
+            str(other.relative_to(HERE))
+            for other in sorted((HERE / "cext").glob("*.h"))
+            + ([HERE / "cext" / "fields.pyx"] if pyx.stem == "fields_avx2" else [])
+        ],
+        extra_compile_args=compile_args + extra_args_of.get(pyx.stem, []),
         extra_link_args=link_args,
         define_macros=[
             ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
@@ -66,9 +110,7 @@ extensions = [
         ],
     )
     for pyx in sorted((HERE / "cext").glob("*.pyx"))
-    # MSCABM_BUILD_ONLY=fields,rng builds a subset (developer convenience for in-place builds).
-    if not os.environ.get("MSCABM_BUILD_ONLY")
-    or pyx.stem in os.environ["MSCABM_BUILD_ONLY"].split(",")
+    if _wanted(pyx.stem)
 ]
 
 setup(

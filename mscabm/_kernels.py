@@ -7,6 +7,8 @@ name in :mod:`mscabm._reference`. Sections below belong to one kernel module eac
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 # ----------------------------------------------------------------------------- rng (cext/rng.pyx)
@@ -814,7 +816,44 @@ def neighbour_count(
 # and ``v + offsets[k]``. ``active`` (uint8 per field, default all ones) lets converged fields
 # skip the work. Reductions are per field in a fixed order, independent of the thread count.
 
-from mscabm import _fields as _fields_ext  # noqa: E402
+from mscabm import _fields as _fields_baseline  # noqa: E402
+
+#: Set to ``baseline`` to use the field kernels built without AVX2 even on a CPU that has it
+#: (both give the same bits; for checking that and for timing one against the other).
+FIELDS_SIMD_ENV = "MSCABM_FIELDS_SIMD"
+
+
+def _cpu_has_avx2() -> bool:
+    """Whether NumPy's run-time CPU dispatch found AVX2 (CPU and operating system support)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # NumPy < 2
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__
+        except ImportError:
+            return False
+    return bool(__cpu_features__.get("AVX2", False))
+
+
+def _field_kernels_module(simd: str | None) -> tuple[object, str]:
+    """The compiled field kernels to use and their name (``"avx2"`` or ``"baseline"``).
+
+    The AVX2 build (``mscabm._fields_avx2``, x86-64 only) when the CPU has AVX2 and ``simd``
+    is not ``"baseline"``; otherwise the baseline build.
+    """
+    if simd not in (None, "", "baseline", "auto"):
+        raise ValueError(f"{FIELDS_SIMD_ENV} must be 'baseline' or 'auto', got {simd!r}")
+    if simd != "baseline" and _cpu_has_avx2():
+        try:
+            from mscabm import _fields_avx2
+        except ImportError:  # not built here (another architecture or compiler)
+            pass
+        else:
+            return _fields_avx2, "avx2"
+    return _fields_baseline, "baseline"
+
+
+_fields_ext, FIELDS_SIMD = _field_kernels_module(os.environ.get(FIELDS_SIMD_ENV))
 
 
 def _fields_array(

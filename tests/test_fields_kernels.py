@@ -1,5 +1,7 @@
 """Field-solver kernels (cext/fields.pyx) against their NumPy twins and hand-worked cases."""
 
+import platform
+
 import numpy as np
 import pytest
 
@@ -217,9 +219,9 @@ def test_wrappers_reject_bad_inputs():
 
 
 # ------------------------------------------------------------------ multigrid-preconditioned CG
-def skin_hierarchy(shape, lateral_bc, n_fields=2, seed=0):
-    """A FieldSolver hierarchy on a skin-like grid: irregular surface with air above, a
-    barrier of 1-3 voxels at D x 0.01, a closed pocket inside the tissue, random uptake."""
+def skin_coefficients(shape, seed=0):
+    """Diffusion and loss on a skin-like grid: irregular surface with air above, a barrier of
+    1-3 voxels at D x 0.01, a closed pocket inside the tissue, random uptake."""
     rng = np.random.default_rng(seed)
     nz = shape[0]
     surface = rng.integers(int(0.6 * nz), nz - 2, size=shape[1:])
@@ -230,6 +232,12 @@ def skin_hierarchy(shape, lateral_bc, n_fields=2, seed=0):
     diffusion = np.where(air, 0.0, np.where(corneum, 30.0, 3000.0))
     diffusion[(nz // 3, *(min(1, n - 1) for n in shape[1:]))] = 0.0  # closed, inside tissue
     decay = np.where(corneum, 0.003, 0.023) + np.where(rng.random(shape) < 0.1, 0.5, 0.0)
+    return diffusion, decay
+
+
+def skin_hierarchy(shape, lateral_bc, n_fields=2, seed=0):
+    """A FieldSolver hierarchy on a skin-like grid (:func:`skin_coefficients`)."""
+    diffusion, decay = skin_coefficients(shape, seed)
     solver = FieldSolver(shape, 10.0, 6.0, n_fields, lateral_bc=lateral_bc,
                          bottom_bc=["fixed"] + ["no_flux"] * (n_fields - 1))  # fmt: skip
     scales = np.linspace(1.0, 1.5, n_fields).reshape((n_fields,) + (1,) * len(shape))
@@ -585,3 +593,58 @@ def test_mg_build_line_partial_rebuild_equals_full_build(shape):
         d, base, surface = new_d, new_base, new_surface
     with pytest.raises(ValueError, match="changed needs out"):
         _kernels.field_mg_build_line(d, base, scale, cols, changed=np.ones(nc, dtype=bool))
+
+
+def test_avx2_build_gives_the_baseline_bits(monkeypatch):
+    """The field kernels compiled with -mavx2 (used when the CPU has AVX2) give the baseline
+    build's bits: lanes and single fields on a 2-D periodic section, the table-driven path
+    (no-flux, 3-D) and the layered direct solver, through FieldSolver steps."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the AVX2 build exists on x86-64 only")
+    from mscabm import _fields, _fields_avx2  # built on x86-64 (setup.py)
+
+    if not _kernels._cpu_has_avx2():
+        pytest.skip("this CPU has no AVX2: the AVX2 build cannot run here")
+    assert _kernels._field_kernels_module(None)[1] == "avx2"
+    assert _kernels._field_kernels_module("baseline") == (_fields, "baseline")
+    with pytest.raises(ValueError, match="MSCABM_FIELDS_SIMD"):
+        _kernels._field_kernels_module("avx512")
+    rng = np.random.default_rng(21)
+    cases = [((24, 37), "periodic", 7), ((10, 8), "no_flux", 3), ((8, 5, 6), "periodic", 3)]
+    for shape, lateral_bc, n_fields in cases:
+        diffusion, decay = skin_coefficients(shape, seed=5)
+        # two coefficient sets: most fields share the first (lanes), one has the second
+        sets = np.zeros(n_fields, dtype=np.int64)
+        sets[1] = 1
+        solvers = {}
+        for name, module in (("baseline", _fields), ("avx2", _fields_avx2)):
+            monkeypatch.setattr(_kernels, "_fields_ext", module)
+            solver = FieldSolver(shape, 10.0, 6.0, n_fields, lateral_bc=lateral_bc, rtol=1e-8)
+            solver.set_coefficients(
+                np.stack([diffusion, 0.5 * diffusion]), np.stack([decay, decay]), sets
+            )
+            assert solver._mode == "general"
+            solvers[name] = solver
+        start = rng.uniform(0, 1, (n_fields, *shape))
+        source = rng.uniform(0, 1, (n_fields, *shape))
+        results = {}
+        for name, module in (("baseline", _fields), ("avx2", _fields_avx2)):
+            monkeypatch.setattr(_kernels, "_fields_ext", module)
+            conc = start.copy()
+            for _ in range(3):
+                solvers[name].step(conc, source)
+            results[name] = (conc, solvers[name].last_iterations.copy())
+        assert np.array_equal(results["baseline"][0], results["avx2"][0])
+        assert np.array_equal(results["baseline"][1], results["avx2"][1])
+        assert np.all(results["avx2"][1] > 0)
+    # the layered (direct) path
+    layered = {}
+    for name, module in (("baseline", _fields), ("avx2", _fields_avx2)):
+        monkeypatch.setattr(_kernels, "_fields_ext", module)
+        solver = FieldSolver((20, 16), 10.0, 6.0, 2, lateral_bc="no_flux")
+        solver.set_coefficients(np.array([[3000.0] * 20, [900.0] * 20]), np.array([0.02, 0.1]))
+        conc = np.ones((2, 20, 16))
+        conc[:, 5, 3] = 50.0
+        solver.step(conc, None)
+        layered[name] = conc
+    assert np.array_equal(layered["baseline"], layered["avx2"])
