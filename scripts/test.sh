@@ -5,4 +5,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 ruff check .
-python -m pytest "$@"
+# Test files are spread over one worker per core (pytest-xdist), each file on one worker so
+# its module fixtures are made once; MSCABM_TEST_WORKERS=0 runs everything in this process.
+python -m pytest -n "${MSCABM_TEST_WORKERS:-auto}" --dist loadfile "$@"
