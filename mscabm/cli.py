@@ -1,4 +1,6 @@
-"""Command line: ``mscabm run | validate | scenarios | info | validate-biology | schema``.
+"""Command line: ``mscabm run | validate | scenarios | info | sweep | sweep-report | ...``.
+
+Commands: run, validate, scenarios, info, validate-biology, sweep, sweep-report, schema.
 
 A thin layer over the public API. Errors a user can cause end in one message and exit code 2
 (no traceback unless ``--debug``).
@@ -312,6 +314,177 @@ def validate_biology(
     if json_out is not None:
         json_out.write_text(json.dumps([r.as_dict() for r in results], indent=2))
     raise typer.Exit(0 if all_met else 1)
+
+
+@app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Sweep directory (results, runs, parts).")
+    ] = Path("sweep"),
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
+    ] = None,
+    cluster: Annotated[
+        str, typer.Option("--cluster", help="local (default), slurm or pbs (dask-jobqueue).")
+    ] = "local",
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Local workers (default: one per core) or batch jobs."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the rows (and the batch job script); run nothing."),
+    ] = False,
+    rerun_all: Annotated[
+        bool, typer.Option("--rerun-all", help="Ignore earlier results in the directory.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a parameter sweep on Dask; resumable (rows already done are skipped)."""
+    try:
+        from mscabm.sweep.executors import CLUSTERS
+        from mscabm.sweep.spec import load_sweep
+    except ImportError as exc:  # pragma: no cover - the sweep extra is missing
+        _fail(ValueError(f"{exc}; install the sweep extra: pip install 'mscabm[sweep]'"))
+        return
+    try:
+        if cluster not in CLUSTERS:
+            raise ValueError(f"--cluster {cluster!r}: valid: {', '.join(CLUSTERS)}")
+        if scheduler is not None and cluster != "local":
+            raise ValueError("give either --scheduler or --cluster slurm|pbs, not both")
+        if workers is not None and workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {workers}")
+        spec = load_sweep(sweep_file)
+        rows = spec.rows()
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    if dry_run:
+        _print_rows(spec, rows)
+        if cluster in ("slurm", "pbs"):
+            from mscabm.sweep.executors import job_script
+
+            jobs = workers or int(spec.cluster.get("jobs", 1))
+            typer.echo(
+                f"# {cluster.upper()} job script dask-jobqueue would submit ({jobs} job(s); "
+                "the scheduler address is filled in at run time):"
+            )
+            typer.echo(job_script(spec, cluster))
+        return
+    from mscabm.sweep.executors import run_sweep
+
+    with _SweepBar(quiet, spec.name) as bar:
+        try:
+            summary = run_sweep(
+                spec,
+                output,
+                rows=rows,
+                scheduler=scheduler,
+                cluster=cluster,
+                workers=workers,
+                rerun_all=rerun_all,
+                progress=bar,
+            )
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted: finished rows are kept in {output}/parts")
+            raise typer.Exit(130) from None
+        except (OSError, TimeoutError) as exc:
+            _fail(ValueError(f"cannot reach the Dask scheduler or cluster: {exc}"))
+            return
+    console.print(
+        f"{summary.rows} rows: {summary.skipped} already done, {summary.done} done now, "
+        f"{summary.failed} failed; table: {output / 'results.parquet'} and results.csv",
+        highlight=False,
+    )
+    if summary.failed:
+        failed = summary.table[summary.table["status"] == "failed"]
+        for _, line in failed.head(5).iterrows():
+            err_console.print(f"row {line['row']}: {line['error']}", highlight=False, markup=False)
+        raise typer.Exit(1)
+
+
+def _print_rows(spec, rows) -> None:
+    """Rows as plain, unwrapped text (a terminal or a file): every seed and value in full."""
+    names = [p.path for p in spec.parameters]
+    header = ["row", "point", "rep", "seed", *names, "row_id"]
+    lines = [header]
+    for row in rows:
+        values = [
+            format(v, ".8g") if isinstance(v, float) else str(v)
+            for v in (row.parameters[n] for n in names)
+        ]
+        lines.append(
+            [str(row.index), str(row.point), str(row.replicate), str(row.seed), *values, row.row_id]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    typer.echo(
+        f"# {len(rows)} rows = {len(rows) // max(spec.replicates, 1)} design points "
+        f"({spec.sampler}) x {spec.replicates} replicate seeds (root entropy "
+        f"{spec.root_entropy}); scenario {spec.scenario}"
+        + (f", {spec.days:g} days" if spec.days is not None else "")
+    )
+    if rows:
+        typer.echo(f"# row 0 as a single run: {rows[0].command()}")
+
+
+class _SweepBar:
+    """rich progress over rows: done / failed / running, ETA (one line when piped)."""
+
+    def __init__(self, quiet: bool, label: str):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn(
+                "{task.completed}/{task.total} rows · done {task.fields[done]} · "
+                "failed {task.fields[failed]} · running {task.fields[running]}"
+            ),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=quiet,
+        )
+        self.task = self.progress.add_task(label, total=None, done=0, failed=0, running=0)
+
+    def __enter__(self) -> _SweepBar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, counts) -> None:
+        if counts.done + counts.failed == 0:
+            # skipped rows are not progress of this invocation: the ETA counts only new rows
+            self.progress.reset(self.task, total=counts.total - counts.skipped)
+        self.progress.update(
+            self.task,
+            completed=counts.done + counts.failed,
+            done=counts.done + counts.skipped,
+            failed=counts.failed,
+            running=counts.running,
+        )
+
+
+@app.command("sweep-report")
+def sweep_report(
+    directory: Annotated[Path, typer.Argument(help="A sweep directory (mscabm sweep -o DIR).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="HTML file (default DIR/sweep.html).")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report of a sweep (plots, sensitivity indices) and CSVs."""
+    from mscabm.sweep.report import write_report
+
+    try:
+        written = write_report(directory, output or directory / "sweep.html")
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
 
 
 @app.command()
