@@ -129,7 +129,9 @@ def _client(
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # a free port: with None the scheduler's HTTP server still tries 8787 and warns
+                # when another cluster holds it
+                dashboard_address=":0",
                 env={"OMP_NUM_THREADS": "1"},
             ) as local,
             Client(local) as client,

@@ -89,6 +89,8 @@ class SweepStore:
             "seeds": [str(s) for s in spec.seeds()],
             "n_points": (rows[-1].point + 1) if rows else 0,
         }
+        if spec.sampler in ("random", "latin", "morris", "sobol"):
+            manifest["unit_design"] = spec.design_matrix().tolist()
         _atomic_write(self.directory / "sweep.json", json.dumps(manifest, indent=1))
         lines = ["index,point,replicate,seed,row_id,overrides"]
         lines += [
@@ -207,7 +209,7 @@ class SweepStore:
         table.to_parquet(tmp, index=False)
         os.replace(tmp, self.directory / "results.parquet")
         tmp_csv = self.directory / ".results.csv.tmp"
-        table.to_csv(tmp_csv, index=False, float_format="%.17g")
+        table.to_csv(tmp_csv, index=False)  # shortest text that reads back as the same float
         os.replace(tmp_csv, self.directory / "results.csv")
 
 
