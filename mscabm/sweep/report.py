@@ -32,7 +32,9 @@ __all__ = ["sensitivity", "summarise", "write_report"]
 def _manifest(directory: Path) -> dict[str, Any]:
     path = directory / "sweep.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: not a sweep directory (run `mscabm sweep -o {directory}`)")
+        raise FileNotFoundError(
+            f"{path}: not a sweep directory (run `mscabm sweep -o {directory}`)"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -124,8 +126,16 @@ def sensitivity(summary, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]]
                 seed=int(design.get("seed", 0)),
             )
             for i, name in enumerate(names):
-                out.append(_index(metric, "morris", name, "mu_star", result["mu_star"][i],
-                                  result["mu_star_conf"][i]))
+                out.append(
+                    _index(
+                        metric,
+                        "morris",
+                        name,
+                        "mu_star",
+                        result["mu_star"][i],
+                        result["mu_star_conf"][i],
+                    )
+                )
                 out.append(_index(metric, "morris", name, "sigma", result["sigma"][i], np.nan))
                 out.append(_index(metric, "morris", name, "mu", result["mu"][i], np.nan))
         else:
@@ -140,10 +150,12 @@ def sensitivity(summary, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]]
                 seed=int(design.get("seed", 0)),
             )
             for i, name in enumerate(names):
-                out.append(_index(metric, "sobol", name, "S1", result["S1"][i],
-                                  result["S1_conf"][i]))
-                out.append(_index(metric, "sobol", name, "ST", result["ST"][i],
-                                  result["ST_conf"][i]))
+                out.append(
+                    _index(metric, "sobol", name, "S1", result["S1"][i], result["S1_conf"][i])
+                )
+                out.append(
+                    _index(metric, "sobol", name, "ST", result["ST"][i], result["ST_conf"][i])
+                )
     return out, notes
 
 
@@ -197,11 +209,16 @@ def write_report(directory: str | Path, output: str | Path) -> list[Path]:
     figures: list[tuple[str, Any]] = []
     for metric in manifest["metrics"]:
         for name in names:
-            figures.append((f"{metric} against {name}", _response_figure(go, summary, names,
-                                                                          name, metric)))
+            figures.append(
+                (f"{metric} against {name}", _response_figure(go, summary, names, name, metric))
+            )
         if indices:
-            figures.append((f"{metric}: {manifest['sampler']} indices",
-                            _index_figure(go, indices, metric, manifest["sampler"])))
+            figures.append(
+                (
+                    f"{metric}: {manifest['sampler']} indices",
+                    _index_figure(go, indices, metric, manifest["sampler"]),
+                )
+            )
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>Sweep {html.escape(str(manifest['name']))}</title>",
@@ -264,7 +281,9 @@ def _response_figure(go, summary, names, name, metric):
             )
         )
     figure.update_layout(
-        xaxis_title=name, yaxis_title=f"{metric} (mean ± SD over seeds)", height=380,
+        xaxis_title=name,
+        yaxis_title=f"{metric} (mean ± SD over seeds)",
+        height=380,
         margin={"t": 30},
     )
     return figure
@@ -285,8 +304,12 @@ def _index_figure(go, indices, metric, sampler):
                 name={"mu_star": "μ*", "sigma": "σ"}.get(kind, kind),
             )
         )
-    figure.update_layout(barmode="group", height=360, margin={"t": 30},
-                         yaxis_title="index (bars: confidence interval)")
+    figure.update_layout(
+        barmode="group",
+        height=360,
+        margin={"t": 30},
+        yaxis_title="index (bars: confidence interval)",
+    )
     return figure
 
 
