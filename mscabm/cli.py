@@ -340,6 +340,13 @@ def sweep(
     rerun_all: Annotated[
         bool, typer.Option("--rerun-all", help="Ignore earlier results in the directory.")
     ] = False,
+    print_commands: Annotated[
+        bool,
+        typer.Option(
+            "--print-commands",
+            help="Print one `mscabm run` line per row (for job arrays) and run nothing.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a parameter sweep on Dask; resumable (rows already done are skipped)."""
@@ -360,6 +367,13 @@ def sweep(
         rows = spec.rows()
     except _user_errors() as exc:
         _fail(exc)
+        return
+    if print_commands:
+        from mscabm.sweep.execute import RUNS_DIR, run_file_name
+
+        for row in rows:
+            name = run_file_name({"index": row.index, "row_id": row.row_id})
+            typer.echo(row.command(str(output / RUNS_DIR / name)))
         return
     if dry_run:
         _print_rows(spec, rows)

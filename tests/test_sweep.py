@@ -285,3 +285,30 @@ def test_example_sweep_and_report(tmp_path):
     summary = (tmp_path / "sweep_summary.csv").read_text().splitlines()
     assert summary[0].startswith("point,events.0.amount,il23_secretion_pg_per_cell_day,n_done")
     assert len(summary) == 3
+
+
+def test_job_array_commands_write_run_files_that_the_sweep_adopts(tmp_path):
+    require("distributed")
+    require("pyarrow")
+    import shlex
+
+    import pandas as pd
+
+    path = write_sweep(tmp_path, "  fields.tgfb.half_life_min: {values: [20, 40]}")
+    path.write_text(path.read_text().replace("count: 2", "count: 1"))
+    out = tmp_path / "out"
+    listed = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--print-commands"])
+    assert listed.exit_code == 0, listed.output
+    commands = listed.output.strip().splitlines()
+    assert len(commands) == 2 and not out.exists()
+    argv = shlex.split(commands[0])
+    assert argv[:2] == ["mscabm", "run"] and "--seed" in argv
+    ran = RUNNER.invoke(app, argv[1:])  # what one array task does
+    assert ran.exit_code == 0, ran.output
+    result = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out / "results.parquet")
+    assert list(table["status"]) == ["done", "done"]
+    assert table["worker"][0].startswith("adopted") and table["attempts"][0] == 0
+    assert table["attempts"][1] == 1  # only the row the array did not run
+    assert np.isfinite(table["tgfb_epidermis"]).all()

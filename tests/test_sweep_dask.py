@@ -7,6 +7,7 @@ on a LocalCluster (same seeds: runs are deterministic whatever the worker).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_sweep import attempts, require, write_sweep
 
 DASK = Path(sys.executable).parent / "dask"
@@ -34,10 +34,8 @@ def _start(command: list[str], log: Path) -> subprocess.Popen:
 
 def _kill(process: subprocess.Popen) -> None:
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # the worker command and its nanny child
-        except ProcessLookupError:
-            pass
     process.wait(timeout=30)
 
 

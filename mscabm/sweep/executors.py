@@ -201,6 +201,8 @@ def run_sweep(
     store = SweepStore(directory)
     store.prepare(spec, rows)
     done_ids = set() if rerun_all else store.done_row_ids()
+    if not rerun_all:
+        done_ids |= _adopt_finished_runs(spec, rows, done_ids, store)
     todo = [r for r in rows if r.row_id not in done_ids]
     skipped = len(rows) - len(todo)
     metrics = [asdict(m) for m in spec.metrics]
@@ -255,6 +257,51 @@ def run_sweep(
         failed=counts.failed,
         table=table,
     )
+
+
+def _adopt_finished_runs(
+    spec: SweepSpec, rows: list[Row], done_ids: set[str], store: SweepStore
+) -> set[str]:
+    """Record rows whose run file is already complete under its sweep name (job arrays).
+
+    ``mscabm sweep --print-commands`` gives each row's ``mscabm run ... -o
+    DIR/runs/row<index>_<row_id>.h5`` line; when a job array ran them, the next ``mscabm
+    sweep`` reads those files instead of running the rows again. Only files whose ``status``
+    attribute is ``complete`` and whose seed is the row's are taken.
+    """
+    import h5py
+
+    from mscabm.sweep.execute import RUNS_DIR, extract_metrics, run_file_name
+
+    adopted: set[str] = set()
+    for row in rows:
+        if row.row_id in done_ids:
+            continue
+        path = (
+            store.directory / RUNS_DIR / run_file_name({"index": row.index, "row_id": row.row_id})
+        )
+        if not path.exists():
+            continue
+        try:
+            with h5py.File(path, "r") as file:
+                complete = file.attrs.get("status") == "complete"
+                seed = int(file.attrs.get("seed", -1))
+            if not complete or seed != row.seed:
+                continue
+            result = {
+                "row_id": row.row_id,
+                "status": "done",
+                "error": "",
+                "worker": "adopted: run file made outside the sweep (mscabm run)",
+                "run_file": str(path.relative_to(store.directory)),
+                "wall_time_s": float("nan"),
+            }
+            result.update(extract_metrics(path, list(spec.metrics)))
+        except (OSError, ValueError, KeyError):
+            continue  # unreadable or incomplete: the row runs again
+        store.save_part(result)
+        adopted.add(row.row_id)
+    return adopted
 
 
 def _row_payload(row: Row) -> dict[str, Any]:

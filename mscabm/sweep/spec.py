@@ -237,8 +237,19 @@ class Row:
     parameters: dict[str, Any] = field(hash=False)
     row_id: str
 
-    def command(self) -> str:
-        """The equivalent ``mscabm run`` command line (the job-array alternative)."""
+    def command(self, output: str | None = None) -> str:
+        """The equivalent ``mscabm run`` command line (the job-array alternative).
+
+        Parameters
+        ----------
+        output
+            Run file for ``-o`` (default: none, ``mscabm run`` picks a new name).
+
+        Returns
+        -------
+        str
+            One shell-quoted command line.
+        """
         import shlex
 
         parts = ["mscabm", "run", shlex.quote(self.scenario), "--seed", str(self.seed)]
@@ -246,6 +257,8 @@ class Row:
             parts += ["--days", repr(self.days)]
         for item in self.overrides:
             parts += ["--set", shlex.quote(item)]
+        if output is not None:
+            parts += ["-o", shlex.quote(output), "--quiet"]
         return " ".join(parts)
 
 
