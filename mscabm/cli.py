@@ -320,8 +320,11 @@ def validate_biology(
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML).")],
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="Sweep directory (results, runs, parts).")
-    ] = Path("sweep"),
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Sweep directory: results, runs, parts (default sweeps/NAME)."
+        ),
+    ] = None,
     scheduler: Annotated[
         str | None,
         typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
@@ -368,6 +371,8 @@ def sweep(
     except _user_errors() as exc:
         _fail(exc)
         return
+    if output is None:
+        output = Path("sweeps") / spec.name
     if print_commands:
         from mscabm.sweep.execute import RUNS_DIR, run_file_name
 
