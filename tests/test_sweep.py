@@ -232,11 +232,19 @@ def test_resume_runs_nothing_new_and_reruns_exactly_a_deleted_row(tmp_path):
     pd.testing.assert_series_equal(again["tgfb_epidermis"], table["tgfb_epidermis"])
     assert (out / again.iloc[2]["run_file"]).exists()
 
+    # a metric added later is read from the kept run files: nothing runs again
+    path.write_text(path.read_text() + "  tgfb_dermis: {series: mean_tgfb_dermis}\n")
+    added = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q"])
+    assert added.exit_code == 0, added.output
+    assert len(attempts(out)) == 5
+    assert np.isfinite(pd.read_parquet(out / "results.parquet")["tgfb_dermis"]).all()
+    assert len(list(out.glob("sweep.*.yaml"))) == 1  # the earlier sweep file is kept
+
     # --rerun-all runs every row again; the earlier run files are kept, not overwritten
     before = {p.name for p in (out / "runs").glob("*.h5")}
     fourth = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q", "--rerun-all"])
     assert fourth.exit_code == 0, fourth.output
-    assert len(attempts(out)) == 9
+    assert len(attempts(out)) == 9 == len(attempts(out)[:5]) + 4
     after = {p.name for p in (out / "runs").glob("*.h5")}
     assert before < after and len(after) == 8
 

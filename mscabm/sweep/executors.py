@@ -200,7 +200,7 @@ def run_sweep(
     rows = spec.rows() if rows is None else rows
     store = SweepStore(directory)
     store.prepare(spec, rows)
-    done_ids = set() if rerun_all else store.done_row_ids()
+    done_ids = set() if rerun_all else _done_with_current_metrics(spec, rows, store)
     if not rerun_all:
         done_ids |= _adopt_finished_runs(spec, rows, done_ids, store)
     todo = [r for r in rows if r.row_id not in done_ids]
@@ -257,6 +257,37 @@ def run_sweep(
         failed=counts.failed,
         table=table,
     )
+
+
+def _done_with_current_metrics(spec: SweepSpec, rows: list[Row], store: SweepStore) -> set[str]:
+    """Row ids done earlier whose result holds every metric the sweep file asks for now.
+
+    Metrics added to the sweep file after a row ran are read from its kept run file (a new
+    part file records them); a row without its run file runs again.
+    """
+    from mscabm.sweep.execute import extract_metrics
+
+    wanted = {r.row_id for r in rows}
+    names = [m.name for m in spec.metrics]
+    done: set[str] = set()
+    for row_id, part in store.latest_parts().items():
+        if row_id not in wanted or part.get("status") != "done":
+            continue
+        missing = [m for m in spec.metrics if m.name not in part]
+        if not missing:
+            done.add(row_id)
+            continue
+        run_file = store.directory / str(part.get("run_file") or "")
+        if not part.get("run_file") or not run_file.is_file():
+            continue
+        try:
+            part = {**part, **extract_metrics(run_file, missing)}
+        except (OSError, ValueError, KeyError):
+            continue
+        if all(name in part for name in names):
+            store.save_part(part)
+            done.add(row_id)
+    return done
 
 
 def _adopt_finished_runs(
