@@ -353,12 +353,11 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a parameter sweep on Dask; resumable (rows already done are skipped)."""
-    try:
-        from mscabm.sweep.executors import CLUSTERS
-        from mscabm.sweep.spec import load_sweep
-    except ImportError as exc:  # pragma: no cover - the sweep extra is missing
-        _fail(ValueError(f"{exc}; install the sweep extra: pip install 'mscabm[sweep]'"))
-        return
+    import importlib.util
+
+    from mscabm.sweep.executors import CLUSTERS
+    from mscabm.sweep.spec import load_sweep
+
     try:
         if cluster not in CLUSTERS:
             raise ValueError(f"--cluster {cluster!r}: valid: {', '.join(CLUSTERS)}")
@@ -367,6 +366,15 @@ def sweep(
         if workers is not None and workers < 1:
             raise ValueError(f"--workers must be at least 1, got {workers}")
         spec = load_sweep(sweep_file)
+        needed = ["distributed", "pyarrow"] if not (dry_run or print_commands) else []
+        needed += ["SALib"] if spec.sampler in ("morris", "sobol") else []
+        needed += ["dask_jobqueue"] if cluster in ("slurm", "pbs") else []
+        missing = [name for name in needed if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ValueError(
+                f"mscabm sweep needs {', '.join(missing)}: install the sweep extra "
+                "(pip install 'mscabm[sweep]')"
+            )
         rows = spec.rows()
     except _user_errors() as exc:
         _fail(exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import types
 from pathlib import Path
 
 import numpy as np
@@ -320,3 +321,19 @@ def test_job_array_commands_write_run_files_that_the_sweep_adopts(tmp_path):
     assert table["worker"][0].startswith("adopted") and table["attempts"][0] == 0
     assert table["attempts"][1] == 1  # only the row the array did not run
     assert np.isfinite(table["tgfb_epidermis"]).all()
+
+
+def test_a_row_that_killed_its_workers_is_recorded_as_failed_not_fatal():
+    distributed = require("distributed")
+    from mscabm.sweep.executors import _collect
+    from mscabm.sweep.spec import Row
+
+    class DeadFuture:
+        def result(self):
+            last = types.SimpleNamespace(address="tcp://127.0.0.1:1")
+            raise distributed.KilledWorker("mscabm-row-3-abc", last, allowed_failures=3)
+
+    row = Row(index=3, point=1, replicate=1, scenario="healthy_mouse", overrides=(), seed=7, days=None, parameters={}, row_id="abc")
+    record = _collect(DeadFuture(), row)
+    assert record["status"] == "failed" and record["row_id"] == "abc"
+    assert record["error"].startswith("KilledWorker: every worker that ran this row died")
