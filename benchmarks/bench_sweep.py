@@ -83,6 +83,8 @@ def main() -> None:
 
     from mscabm.sweep import load_sweep
 
+    load_before = os.getloadavg()[0]
+
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         folder = Path(tmp)
         path = folder / "bench.yaml"
@@ -96,6 +98,8 @@ def main() -> None:
 
     overhead = (one["wall_s"] - one["row_wall_sum_s"]) / one["rows"]
     speedup = one["wall_s"] / two["wall_s"]
+    print(f"load average before/after (other engineers share the {os.cpu_count()} cores): "
+          f"{load_before:.1f} / {os.getloadavg()[0]:.1f}")
     print(f"rows: {args.rows} × healthy_mouse {args.width_um:g} µm, {args.days:g} days "
           f"(mean run {one['row_wall_mean_s']:.2f} s with 1 worker)")
     print(f"{'workers':>8} {'cluster start s':>16} {'wall s':>8} {'Σ row s':>8} {'rows/min':>9}")

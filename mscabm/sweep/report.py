@@ -280,6 +280,9 @@ def _response_figure(go, summary, names, name, metric):
                 name=label,
             )
         )
+    x = pd_numeric(summary[name])
+    if x is not None and np.all(x > 0) and x.max() >= 10 * x.min():
+        figure.update_xaxes(type="log")  # doses and rates spread over decades
     figure.update_layout(
         xaxis_title=name,
         yaxis_title=f"{metric} (mean ± SD over seeds)",
@@ -287,6 +290,15 @@ def _response_figure(go, summary, names, name, metric):
         margin={"t": 30},
     )
     return figure
+
+
+def pd_numeric(values) -> np.ndarray | None:
+    """The values as floats, or None when they are not all numbers."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return array if np.all(np.isfinite(array)) else None
 
 
 def _index_figure(go, indices, metric, sampler):
@@ -313,13 +325,17 @@ def _index_figure(go, indices, metric, sampler):
     return figure
 
 
+def _conf_text(conf: float) -> str:
+    return f"{conf:.3g}" if np.isfinite(conf) else "–"
+
+
 def _index_table(indices) -> str:
     head = "<tr><th>metric</th><th>method</th><th>parameter</th><th>index</th>"
     head += "<th>value</th><th>± conf</th></tr>"
     body = "".join(
         f"<tr><td>{html.escape(r['metric'])}</td><td>{r['method']}</td>"
         f"<td>{html.escape(r['parameter'])}</td><td>{r['index']}</td>"
-        f"<td>{r['value']:.4g}</td><td>{r['conf']:.3g}</td></tr>"
+        f"<td>{r['value']:.4g}</td><td>{_conf_text(r['conf'])}</td></tr>"
         for r in indices
     )
     return f"<h2>Sensitivity indices</h2><table>{head}{body}</table>"
