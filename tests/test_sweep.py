@@ -256,7 +256,7 @@ def test_a_failing_row_is_recorded_and_the_sweep_goes_on(tmp_path):
     import pandas as pd
 
     path = write_sweep(tmp_path, "  initial_state: {values: [healthy_mouse, no_such_state]}")
-    path.write_text(path.read_text().replace("count: 2", "count: 1"))
+    path.write_text(path.read_text().replace("count: 2", "count: 1") + "keep_runs: false\n")
     out = tmp_path / "out"
     result = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q"])
     assert result.exit_code == 1, result.output  # rows failed: not a bad input (2)
@@ -264,8 +264,8 @@ def test_a_failing_row_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert list(table["status"]) == ["done", "failed"]
     assert "no_such_state" in table["error"][1] and "SimulationError" in table["error"][1]
     assert table["error"][0] == "" and np.isnan(table["tgfb_epidermis"][1])
-    assert table["run_file"][1] == ""
-    assert not list((out / "runs").glob("*.partial"))  # the failed attempt left no half file
+    assert list(table["run_file"]) == ["", ""]  # keep_runs: false
+    assert not list((out / "runs").iterdir())  # no run file kept, no half file left
     assert "row 1: SimulationError" in " ".join(result.output.split())
 
 

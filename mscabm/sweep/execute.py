@@ -4,7 +4,8 @@
 ``status="failed"`` and the error text, so one bad row cannot stop a sweep. The run is written to
 ``<name>.h5.partial`` and renamed to ``<name>.h5`` only when it completed, so a retried row
 (its worker died) never leaves a half file under the final name; the retry overwrites its own
-partial file. Each attempt appends one line to ``attempts.log`` in the sweep directory (row id,
+partial file. A run that raised keeps its ``.partial`` file for diagnosis (the table's
+``run_file`` names it) until the row runs again. Each attempt appends one line to ``attempts.log`` in the sweep directory (row id,
 worker, process id, time), which is how a sweep knows that a row ran more than once.
 """
 
@@ -133,6 +134,8 @@ def run_row(
     except Exception as exc:  # a failing run is a result, not a crash
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=20)
+        if partial.exists():  # what the failed run wrote, kept for diagnosis under .partial
+            result["run_file"] = str(partial.relative_to(directory))
     result["wall_time_s"] = time.perf_counter() - t0
     result["finished"] = time.time()
     return result
