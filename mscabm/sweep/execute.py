@@ -5,8 +5,9 @@
 ``<name>.h5.partial`` and renamed to ``<name>.h5`` only when it completed, so a retried row
 (its worker died) never leaves a half file under the final name; the retry overwrites its own
 partial file. A run that raised keeps its ``.partial`` file for diagnosis (the table's
-``run_file`` names it) until the row runs again. Each attempt appends one line to ``attempts.log`` in the sweep directory (row id,
-worker, process id, time), which is how a sweep knows that a row ran more than once.
+``run_file`` names it) until the row runs again. Each attempt appends one line to
+``attempts.log`` in the sweep directory (row id, worker, process id, time), which is how a
+sweep knows that a row ran more than once.
 """
 
 from __future__ import annotations
