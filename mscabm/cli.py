@@ -420,6 +420,9 @@ def sweep(
         except (OSError, TimeoutError) as exc:
             _fail(ValueError(f"cannot reach the Dask scheduler or cluster: {exc}"))
             return
+        except ValueError as exc:  # e.g. no sbatch/qsub on this machine
+            _fail(exc)
+            return
     console.print(
         f"{summary.rows} rows: {summary.skipped} already done, {summary.done} done now, "
         f"{summary.failed} failed; table: {output / 'results.parquet'} and results.csv",

@@ -337,3 +337,12 @@ def test_a_row_that_killed_its_workers_is_recorded_as_failed_not_fatal():
     record = _collect(DeadFuture(), row)
     assert record["status"] == "failed" and record["row_id"] == "abc"
     assert record["error"].startswith("KilledWorker: every worker that ran this row died")
+
+
+def test_cluster_slurm_without_sbatch_is_a_clear_error(tmp_path, monkeypatch):
+    require("dask_jobqueue")
+    path = write_sweep(tmp_path, "  fields.tgfb.half_life_min: {values: [20]}")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    result = RUNNER.invoke(app, ["sweep", str(path), "-o", str(tmp_path / "out"), "--cluster", "slurm", "-q"])
+    assert result.exit_code == 2, result.output
+    assert "sbatch is not on this machine's PATH" in " ".join(result.output.split())

@@ -148,6 +148,15 @@ def _client(
         cluster_class = PBSCluster
     else:
         raise ValueError(f"unknown cluster {cluster!r}; valid: {', '.join(CLUSTERS)}")
+    import shutil
+
+    submit = {"slurm": "sbatch", "pbs": "qsub"}[cluster]
+    if shutil.which(submit) is None:
+        raise ValueError(
+            f"--cluster {cluster}: {submit} is not on this machine's PATH; run mscabm sweep "
+            f"where {cluster.upper()} jobs can be submitted (a login node or a driver job; "
+            "docs/cluster.md), or print the job script with --dry-run"
+        )
     jobs = workers or int(spec.cluster.get("jobs", 1))
     with (
         cluster_class(**_jobqueue_kwargs(spec)) as batch,
