@@ -123,7 +123,9 @@ def _client(
             yield client
         return
     if cluster == "local":
-        n = workers or os.cpu_count() or 1
+        # the cores this process may use (a batch allocation or taskset), not the whole node
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        n = workers or cores or 1
         with (
             LocalCluster(
                 n_workers=n,
