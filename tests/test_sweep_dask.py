@@ -114,3 +114,36 @@ def test_killed_worker_row_runs_again_and_results_equal_a_local_sweep(tmp_path):
         a, b = table[metric].to_numpy(), reference[metric].to_numpy()
         assert np.all(np.isfinite(a))
         assert a.tobytes() == b.tobytes(), metric  # bit-identical
+
+
+def test_an_interrupted_sweep_keeps_finished_rows_and_resumes(tmp_path):
+    require("distributed")
+    require("pyarrow")
+    import pandas as pd
+
+    path = write_sweep(tmp_path, "  fields.tgfb.half_life_min: {values: [20, 30, 40]}")
+    path.write_text(path.read_text().replace("count: 2", "count: 1"))
+    out = tmp_path / "out"
+    sweep = _start([*MSCABM, "sweep", str(path), "-o", str(out), "--workers", "1", "-q"], tmp_path / "sweep.log")
+    try:
+        _wait(lambda: len(list((out / "parts").glob("*.json"))) >= 1 if (out / "parts").exists() else False, 120, "a finished row")
+        os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+        code = sweep.wait(timeout=60)
+    finally:
+        _kill(sweep)
+    assert code == 130, (tmp_path / "sweep.log").read_text()
+    table = pd.read_parquet(out / "results.parquet")
+    finished = set(table.loc[table["status"] == "done", "row_id"])
+    assert 1 <= len(finished) < 3
+    assert set(table["status"]) <= {"done", "pending"}
+    done = subprocess.run(
+        [*MSCABM, "sweep", str(path), "-o", str(out), "--workers", "2", "-q"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    table = pd.read_parquet(out / "results.parquet")
+    assert list(table["status"]) == ["done"] * 3
+    reran = {a["row_id"] for a in attempts(out)}
+    assert finished <= reran
+    started_twice = [r for r in finished if sum(a["row_id"] == r for a in attempts(out)) > 1]
+    assert not started_twice  # finished rows were not run again
