@@ -350,6 +350,9 @@ def sweep(
             help="Print one `mscabm run` line per row (for job arrays) and run nothing.",
         ),
     ] = False,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write DIR/sweep.html at the end.")
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a parameter sweep on Dask; resumable (rows already done are skipped)."""
@@ -428,6 +431,14 @@ def sweep(
         f"{summary.failed} failed; table: {output / 'results.parquet'} and results.csv",
         highlight=False,
     )
+    if report:
+        from mscabm.sweep.report import write_report
+
+        try:
+            page = write_report(output, output / "sweep.html")[0]
+            console.print(f"report: {page} (mscabm sweep-report {output} -o FILE)", highlight=False)
+        except (ImportError, ValueError, OSError) as exc:  # the table is what matters
+            err_console.print(f"no report written: {exc}", highlight=False, markup=False)
     if summary.failed:
         failed = summary.table[summary.table["status"] == "failed"]
         for _, line in failed.head(5).iterrows():

@@ -198,7 +198,7 @@ def test_resume_runs_nothing_new_and_reruns_exactly_a_deleted_row(tmp_path):
 
     path = write_sweep(tmp_path, "  fields.tgfb.half_life_min: {values: [20, 40]}")
     out = tmp_path / "out"
-    first = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q"])
+    first = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q", "--no-report"])
     assert first.exit_code == 0, first.output
     table = pd.read_parquet(out / "results.parquet")
     assert list(table["row"]) == [0, 1, 2, 3]
@@ -216,7 +216,7 @@ def test_resume_runs_nothing_new_and_reruns_exactly_a_deleted_row(tmp_path):
     csv = pd.read_csv(out / "results.csv")
     np.testing.assert_array_equal(csv["tgfb_epidermis"].to_numpy(), table["tgfb_epidermis"].to_numpy())
 
-    second = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q"])
+    second = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q", "--no-report"])
     assert second.exit_code == 0, second.output
     assert "4 already done, 0 done now" in " ".join(second.output.split())
     assert len(attempts(out)) == 4  # nothing started
@@ -225,7 +225,7 @@ def test_resume_runs_nothing_new_and_reruns_exactly_a_deleted_row(tmp_path):
     for part in (out / "parts").glob(f"{victim['row_id']}-*.json"):
         part.unlink()
     (out / victim["run_file"]).unlink()
-    third = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q"])
+    third = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q", "--no-report"])
     assert third.exit_code == 0, third.output
     started = attempts(out)[4:]
     assert [a["row_id"] for a in started] == [victim["row_id"]]
@@ -235,7 +235,7 @@ def test_resume_runs_nothing_new_and_reruns_exactly_a_deleted_row(tmp_path):
 
     # a metric added later is read from the kept run files: nothing runs again
     path.write_text(path.read_text() + "  tgfb_dermis: {series: mean_tgfb_dermis}\n")
-    added = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q"])
+    added = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q", "--no-report"])
     assert added.exit_code == 0, added.output
     assert len(attempts(out)) == 5
     assert np.isfinite(pd.read_parquet(out / "results.parquet")["tgfb_dermis"]).all()
@@ -243,7 +243,7 @@ def test_resume_runs_nothing_new_and_reruns_exactly_a_deleted_row(tmp_path):
 
     # --rerun-all runs every row again; the earlier run files are kept, not overwritten
     before = {p.name for p in (out / "runs").glob("*.h5")}
-    fourth = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q", "--rerun-all"])
+    fourth = RUNNER.invoke(app, ["sweep", str(path), "-o", str(out), "--workers", "2", "-q", "--no-report", "--rerun-all"])
     assert fourth.exit_code == 0, fourth.output
     assert len(attempts(out)) == 9 == len(attempts(out)[:5]) + 4
     after = {p.name for p in (out / "runs").glob("*.h5")}
@@ -267,6 +267,7 @@ def test_a_failing_row_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert list(table["run_file"]) == ["", ""]  # keep_runs: false
     assert not list((out / "runs").iterdir())  # no run file kept, no half file left
     assert "row 1: SimulationError" in " ".join(result.output.split())
+    assert "Failed rows" in (out / "sweep.html").read_text()
 
 
 def test_example_sweep_and_report(tmp_path):
@@ -286,6 +287,8 @@ def test_example_sweep_and_report(tmp_path):
     out = tmp_path / "out"
     result = RUNNER.invoke(app, ["sweep", str(small), "-o", str(out), "--workers", "2", "-q"])
     assert result.exit_code == 0, result.output
+    assert (out / "sweep.html").stat().st_size > 1_000_000  # one command: table and report
+    assert (out / "results.parquet").exists() and (out / "results.csv").exists()
     report = RUNNER.invoke(app, ["sweep-report", str(out), "-o", str(tmp_path / "sweep.html")])
     assert report.exit_code == 0, report.output
     page = (tmp_path / "sweep.html").read_text()
