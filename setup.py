@@ -24,18 +24,17 @@ from setuptools import Extension, setup
 HERE = Path(__file__).parent
 
 
-def _compiler_accepts_openmp() -> bool:
-    if os.environ.get("MSCABM_NO_OPENMP"):
-        return False
+def _compiler_builds(flag: str, program: str) -> bool:
+    """Whether the C compiler turns ``program`` into an executable with ``flag``."""
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         return False
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp, "omp.c")
-        src.write_text("#include <omp.h>\nint main(void){return omp_get_max_threads()>0?0:1;}\n")
+        src = Path(tmp, "probe.c")
+        src.write_text(program)
         try:
             done = subprocess.run(
-                [compiler, "-fopenmp", str(src), "-o", str(Path(tmp, "omp"))],
+                [compiler, flag, str(src), "-o", str(Path(tmp, "probe"))],
                 capture_output=True,
                 timeout=60,
                 check=False,
@@ -43,6 +42,14 @@ def _compiler_accepts_openmp() -> bool:
         except (OSError, subprocess.SubprocessError):
             return False
         return done.returncode == 0
+
+
+def _compiler_accepts_openmp() -> bool:
+    if os.environ.get("MSCABM_NO_OPENMP"):
+        return False
+    return _compiler_builds(
+        "-fopenmp", "#include <omp.h>\nint main(void){return omp_get_max_threads()>0?0:1;}\n"
+    )
 
 
 OPENMP = _compiler_accepts_openmp()
@@ -60,22 +67,7 @@ def _compiler_accepts_avx2() -> bool:
     """Whether this is an x86-64 build whose compiler takes ``-mavx2`` (not MSVC)."""
     if sys.platform == "win32" or platform.machine().lower() not in ("x86_64", "amd64"):
         return False
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(compiler) is None:
-        return False
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp, "avx2.c")
-        src.write_text("int main(void){return 0;}\n")
-        try:
-            done = subprocess.run(
-                [compiler, "-mavx2", "-c", str(src), "-o", str(Path(tmp, "avx2.o"))],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return False
-        return done.returncode == 0
+    return _compiler_builds("-mavx2", "int main(void){return 0;}\n")
 
 
 # fields_avx2.pyx is fields.pyx again with -mavx2 (chosen at run time when the CPU has AVX2;

@@ -512,26 +512,21 @@ MG_INLINE void mg_lanes_pcg(const int L, const mg_lanes_grid *g, const double *d
     }
 }
 
-static void mg_lanes_pcg2(const mg_lanes_grid *g, const double *diag, const double *depth,
-                          const double *lateral, const double *inv_pivot,
-                          const uint8_t *decoupled, double *conc, const double *rhs,
-                          mg_index field_voxels, const int64_t *fields, int n, double *work,
-                          double rtol, mg_index max_iterations, int64_t *iterations,
-                          int64_t *status, double *residual_sq, double *rhs_sq)
-{
-    mg_lanes_pcg(2, g, diag, depth, lateral, inv_pivot, decoupled, conc, rhs, field_voxels, fields,
-                 n, work, rtol, max_iterations, iterations, status, residual_sq, rhs_sq);
-}
+/* The specialisations called from fields.pyx: mg_lanes_pcg with L = 2 and L = 4. */
+#define MG_LANES_PCG_OF_WIDTH(NAME, LANES)                                                        \
+    static void NAME(const mg_lanes_grid *g, const double *diag, const double *depth,            \
+                     const double *lateral, const double *inv_pivot, const uint8_t *decoupled,   \
+                     double *conc, const double *rhs, mg_index field_voxels,                     \
+                     const int64_t *fields, int n, double *work, double rtol,                    \
+                     mg_index max_iterations, int64_t *iterations, int64_t *status,              \
+                     double *residual_sq, double *rhs_sq)                                        \
+    {                                                                                            \
+        mg_lanes_pcg(LANES, g, diag, depth, lateral, inv_pivot, decoupled, conc, rhs,            \
+                     field_voxels, fields, n, work, rtol, max_iterations, iterations, status,    \
+                     residual_sq, rhs_sq);                                                       \
+    }
 
-static void mg_lanes_pcg4(const mg_lanes_grid *g, const double *diag, const double *depth,
-                          const double *lateral, const double *inv_pivot,
-                          const uint8_t *decoupled, double *conc, const double *rhs,
-                          mg_index field_voxels, const int64_t *fields, int n, double *work,
-                          double rtol, mg_index max_iterations, int64_t *iterations,
-                          int64_t *status, double *residual_sq, double *rhs_sq)
-{
-    mg_lanes_pcg(4, g, diag, depth, lateral, inv_pivot, decoupled, conc, rhs, field_voxels, fields,
-                 n, work, rtol, max_iterations, iterations, status, residual_sq, rhs_sq);
-}
+MG_LANES_PCG_OF_WIDTH(mg_lanes_pcg2, 2)
+MG_LANES_PCG_OF_WIDTH(mg_lanes_pcg4, 4)
 
 #endif /* MSCABM_FIELDS_LANES_H */
