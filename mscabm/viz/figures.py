@@ -1,0 +1,513 @@
+"""Plotly figures of run frames and time series, shared by the replay app and the report.
+
+Every figure is built from a :class:`~mscabm.viz.reader.FrameReader` and plain arguments, so
+the same picture appears in the browser app, the HTML report and the PNG export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from mscabm.viz.reader import FrameReader, SliceSpec
+from mscabm.viz.render import (
+    NET_STYLE,
+    FieldScale,
+    colourscale,
+    field_to_rgb,
+    mobile_style,
+    png_data_uri,
+    tissue_colour,
+    tissue_to_rgb,
+)
+
+__all__ = [
+    "RUN_COLOURS",
+    "FieldView",
+    "default_series",
+    "field_figure",
+    "field_scale",
+    "plane_axes",
+    "shared_scale",
+    "timeseries_figure",
+    "tissue_figure",
+]
+
+#: Line colours of runs 1, 2, ... in the time series (Okabe-Ito; black first).
+RUN_COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+
+_PREFERRED_SERIES = (
+    "score_total",
+    "viable_epidermis_thickness_um",
+    "count_neutrophil",
+    "th17_treg_ratio",
+    "count_net",
+    "count_microabscess",
+)
+_FIGURE_WIDTH_PX = 560
+_MAX_MAP_HEIGHT_PX = 560
+_AXIS_LABELS = {"z": "height (µm)", "y": "y (µm)", "x": "x (µm)"}
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """How a field is shown.
+
+    Parameters
+    ----------
+    field_id : str
+        The field.
+    log : bool, default False
+        Logarithmic colour scale.
+    fixed_range : bool, default True
+        One colour range for the whole run (True) or the range of each frame (False).
+    colourmap : str, default "viridis"
+        ``"viridis"`` or ``"cividis"``.
+    """
+
+    field_id: str
+    log: bool = False
+    fixed_range: bool = True
+    colourmap: str = "viridis"
+
+
+def plane_axes(reader: FrameReader, plane: SliceSpec) -> tuple[str, str]:
+    """Axis titles (x, y) of a plane."""
+    rows, columns = reader.plane_dims(plane)
+    return _AXIS_LABELS[columns], _AXIS_LABELS[rows]
+
+
+def _map_layout(
+    fig: go.Figure, reader: FrameReader, plane: SliceSpec, title: str, *, width: int
+) -> None:
+    n_rows, n_columns = reader.plane_shape(plane)
+    x_title, y_title = plane_axes(reader, plane)
+    plot_width = width - 190
+    height = int(min(_MAX_MAP_HEIGHT_PX, max(220, plot_width * n_rows / n_columns + 110)))
+    extent_x, extent_y = n_columns * reader.voxel_um, n_rows * reader.voxel_um
+    fig.update_layout(
+        title={"text": title, "font": {"size": 13}},
+        width=width,
+        height=height,
+        margin={"l": 55, "r": 10, "t": 40, "b": 40},
+        plot_bgcolor="white",
+        legend={
+            "font": {"size": 9},
+            "itemsizing": "constant",
+            "tracegroupgap": 2,
+            "groupclick": "toggleitem",
+        },
+        uirevision=f"{reader.path}-{plane.axis}",
+        hovermode="closest",
+    )
+    fig.update_xaxes(title=x_title, range=[0, extent_x], constrain="domain", showgrid=False)
+    fig.update_yaxes(
+        title=y_title,
+        range=[0, extent_y],
+        autorange=False,
+        scaleanchor="x",
+        constrain="domain",
+        showgrid=False,
+    )
+
+
+def tissue_figure(
+    reader: FrameReader,
+    frame: int,
+    plane: SliceSpec | None = None,
+    *,
+    title: str | None = None,
+    width: int = _FIGURE_WIDTH_PX,
+    image_level: int = 6,
+) -> go.Figure:
+    """The tissue map of one frame: tissue colours, mobile cells and NETs over them.
+
+    Parameters
+    ----------
+    reader : FrameReader
+        The run.
+    frame : int
+        Complete frame index.
+    plane : SliceSpec, optional
+        The plane of a 3-D run.
+    title : str, optional
+        Figure title (default: run name, frame and day).
+    width : int, default 560
+        Figure width in pixels.
+    image_level : int, default 6
+        zlib level of the tissue PNG.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        An image trace (the tissue, as a PNG), legend-only swatches of the tissue types
+        present, one marker trace per mobile cell type present and one for NETs. No trace
+        shows Plotly's own hover label: the app resolves hovers on the server.
+    """
+    plane = plane or reader.default_slice()
+    tissue = reader.layer("tissue", frame, plane)
+    mobile = reader.layer("mobile", frame, plane)
+    net = reader.layer("net", frame, plane)
+    voxel = reader.voxel_um
+    fig = go.Figure()
+    fig.add_trace(
+        go.Image(
+            source=png_data_uri(tissue_to_rgb(tissue, reader.tissue_codes), level=image_level),
+            x0=0.5 * voxel,
+            y0=0.5 * voxel,
+            dx=voxel,
+            dy=voxel,
+            hoverinfo="none",
+            name="tissue",
+        )
+    )
+    for code in np.unique(tissue).tolist():
+        name = reader.tissue_codes.get(code, f"code {code}")
+        if name == "air":
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker={
+                    "symbol": "square",
+                    "size": 10,
+                    "color": tissue_colour(name, code),
+                    "line": {"width": 0.5, "color": "#555555"},
+                },
+                name=name.replace("_", " "),
+                legendgroup="tissue",
+                legendgrouptitle_text="tissue",
+                hoverinfo="none",
+            )
+        )
+    marker_size = float(np.clip(600.0 / max(tissue.shape), 4.0, 10.0))
+    rows, columns = np.nonzero(mobile)
+    codes = mobile[rows, columns]
+    for code in np.unique(codes).tolist():
+        name = reader.mobile_codes.get(code, f"code {code}")
+        style = mobile_style(name, code)
+        chosen = codes == code
+        fig.add_trace(
+            go.Scatter(
+                x=(columns[chosen] + 0.5) * voxel,
+                y=(rows[chosen] + 0.5) * voxel,
+                mode="markers",
+                marker={
+                    "symbol": style.symbol,
+                    "color": style.colour,
+                    "size": marker_size,
+                    "line": {"width": 1, "color": style.colour},
+                },
+                name=name.replace("_", " "),
+                legendgroup="mobile",
+                legendgrouptitle_text="mobile cells",
+                hoverinfo="none",
+            )
+        )
+    net_rows, net_columns = np.nonzero(net)
+    if net_rows.size:
+        fig.add_trace(
+            go.Scatter(
+                x=(net_columns + 0.5) * voxel,
+                y=(net_rows + 0.5) * voxel,
+                mode="markers",
+                marker={
+                    "symbol": NET_STYLE.symbol,
+                    "color": NET_STYLE.colour,
+                    "size": marker_size + 2,
+                    "line": {"width": 1.5, "color": NET_STYLE.colour},
+                },
+                name="NET",
+                legendgroup="net",
+                legendgrouptitle_text="NETs",
+                hoverinfo="none",
+            )
+        )
+    day = float(reader.time_days[frame])
+    _map_layout(
+        fig,
+        reader,
+        plane,
+        title if title is not None else f"tissue · frame {frame} · day {day:.2f}",
+        width=width,
+    )
+    return fig
+
+
+def shared_scale(readers: Sequence[FrameReader], view: FieldView) -> FieldScale | None:
+    """One fixed colour scale over several runs (so equal colours mean equal values)."""
+    lows, highs = [], []
+    for reader in readers:
+        if view.field_id in [info.id for info in reader.fields] and reader.n_frames:
+            low, high = reader.field_range(view.field_id, positive=view.log)
+            if np.isfinite(low) and np.isfinite(high):
+                lows.append(low)
+                highs.append(high)
+    if not lows:
+        return None
+    return FieldScale.of_range(min(lows), max(highs), log=view.log)
+
+
+def field_scale(reader: FrameReader, view: FieldView, values: np.ndarray) -> FieldScale:
+    """The colour scale of a field view for one frame's values."""
+    if view.fixed_range:
+        low, high = reader.field_range(view.field_id, positive=view.log)
+        if view.log and not np.isfinite(high):
+            return FieldScale.of_values(values, log=True)
+        return FieldScale.of_range(low, high, log=view.log)
+    return FieldScale.of_values(values, log=view.log)
+
+
+def field_figure(
+    reader: FrameReader,
+    view: FieldView,
+    frame: int,
+    plane: SliceSpec | None = None,
+    *,
+    title: str | None = None,
+    width: int = _FIGURE_WIDTH_PX,
+    image_level: int = 6,
+    scale: FieldScale | None = None,
+) -> go.Figure:
+    """One field of one frame as a quantised image with a colour bar in the field's units.
+
+    Parameters
+    ----------
+    reader : FrameReader
+        The run.
+    view : FieldView
+        Field, linear or log scale, fixed or per-frame range.
+    frame : int
+        Complete frame index.
+    plane : SliceSpec, optional
+        The plane of a 3-D run.
+    title : str, optional
+        Figure title (default: field name, units, frame and day).
+    width : int, default 560
+        Figure width in pixels.
+    image_level : int, default 6
+        zlib level of the PNG.
+    scale : FieldScale, optional
+        Colour scale to use instead of the view's (e.g. one range shared by several runs).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        An image trace (8-bit colour-map indices as PNG) and an invisible marker trace that
+        carries the colour bar.
+    """
+    plane = plane or reader.default_slice()
+    info = reader.field_info(view.field_id)
+    values = reader.field(view.field_id, frame, plane)
+    scale = scale or field_scale(reader, view, values)
+    voxel = reader.voxel_um
+    fig = go.Figure()
+    fig.add_trace(
+        go.Image(
+            source=png_data_uri(field_to_rgb(values, scale, view.colourmap), level=image_level),
+            x0=0.5 * voxel,
+            y0=0.5 * voxel,
+            dx=voxel,
+            dy=voxel,
+            hoverinfo="none",
+            name=info.display_name,
+        )
+    )
+    cmin, cmax, tick_values, tick_labels = scale.colourbar_ticks()
+    units = info.units or "no units"
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            showlegend=False,
+            hoverinfo="none",
+            marker={
+                "colorscale": colourscale(view.colourmap),
+                "cmin": cmin,
+                "cmax": cmax,
+                "color": [cmin],
+                "showscale": True,
+                "colorbar": {
+                    "title": {"text": f"{units}{' (log)' if view.log else ''}", "side": "right"},
+                    "tickvals": tick_values,
+                    "ticktext": tick_labels,
+                    "thickness": 14,
+                    "len": 0.9,
+                },
+            },
+        )
+    )
+    day = float(reader.time_days[frame])
+    range_text = "run range" if view.fixed_range else "frame range"
+    _map_layout(
+        fig,
+        reader,
+        plane,
+        title
+        if title is not None
+        else f"{info.display_name} ({units}, {'log' if view.log else 'linear'}, {range_text}) "
+        f"· day {day:.2f}",
+        width=width,
+    )
+    return fig
+
+
+def default_series(readers: Sequence[FrameReader], field_id: str | None = None) -> list[str]:
+    """Time series shown first: scores, thickness, counts, Th17/Treg and the field's mean."""
+    present: set[str] = set()
+    for reader in readers:
+        present.update(reader.timeseries.columns)
+    chosen = [name for name in _PREFERRED_SERIES if name in present]
+    if field_id and f"mean_{field_id}_epidermis" in present:
+        chosen.append(f"mean_{field_id}_epidermis")
+    if not chosen:
+        chosen = sorted(present)[:4]
+    return chosen
+
+
+def _series_label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def timeseries_figure(
+    readers: Sequence[FrameReader],
+    names: Sequence[str],
+    *,
+    day: float | None = None,
+    width: int | None = None,
+) -> go.Figure:
+    """Time series of one or more runs, one panel per readout, with differences between runs.
+
+    Parameters
+    ----------
+    readers : sequence of FrameReader
+        The runs; the first is the reference of the differences.
+    names : sequence of str
+        Time-series names (a run without a name is left out of that panel).
+    day : float, optional
+        Where to draw the time cursor.
+    width : int, optional
+        Figure width in pixels (default: fill the page).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One row per name; with several runs a second column shows each run minus the first
+        (interpolated onto the first run's sample times over their common span).
+    """
+    names = list(names)
+    n_columns = 2 if len(readers) > 1 else 1
+    n_rows = max(1, len(names))
+    titles: list[str] = []
+    for name in names or ["(no time series)"]:
+        titles.append(_series_label(name))
+        if n_columns == 2:
+            titles.append(f"Δ {_series_label(name)} (run − run 1)")
+    fig = make_subplots(
+        rows=n_rows,
+        cols=n_columns,
+        shared_xaxes=True,
+        vertical_spacing=min(0.08, 0.5 / n_rows),
+        horizontal_spacing=0.08,
+        subplot_titles=titles,
+    )
+    reference = readers[0]
+    for row, name in enumerate(names, start=1):
+        for run_index, reader in enumerate(readers):
+            if name not in reader.timeseries:
+                continue
+            series = reader.timeseries[name]
+            colour = RUN_COLOURS[run_index % len(RUN_COLOURS)]
+            label = f"run {run_index + 1}: {reader.name}"
+            fig.add_trace(
+                go.Scatter(
+                    x=series.index.to_numpy(),
+                    y=series.to_numpy(),
+                    mode="lines",
+                    line={"color": colour, "width": 1.8},
+                    name=label,
+                    legendgroup=label,
+                    showlegend=row == 1,
+                    hovertemplate=f"run {run_index + 1}<br>day %{{x:.2f}}<br>%{{y:.4g}}"
+                    "<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+            if n_columns == 2 and run_index > 0 and name in reference.timeseries:
+                base = reference.timeseries[name]
+                times = base.index.to_numpy()
+                inside = (times >= series.index.min()) & (times <= series.index.max())
+                difference = (
+                    np.interp(times[inside], series.index.to_numpy(), series.to_numpy())
+                    - base.to_numpy()[inside]
+                )
+                fig.add_trace(
+                    go.Scatter(
+                        x=times[inside],
+                        y=difference,
+                        mode="lines",
+                        line={"color": colour, "width": 1.8, "dash": "dot"},
+                        name=f"{label} − run 1",
+                        legendgroup=label,
+                        showlegend=False,
+                        hovertemplate=f"run {run_index + 1} − run 1<br>day %{{x:.2f}}<br>"
+                        "%{y:.4g}<extra></extra>",
+                    ),
+                    row=row,
+                    col=2,
+                )
+    for column in range(1, n_columns + 1):
+        fig.update_xaxes(title_text="day", row=n_rows, col=column)
+    height = max(260, 170 * n_rows + 80)
+    fig.update_layout(
+        height=height,
+        width=width,
+        margin={"l": 60, "r": 20, "t": 90, "b": 50},
+        legend={
+            "orientation": "h",
+            "y": 1.0 + 30.0 / (height - 140),
+            "yanchor": "bottom",
+            "x": 0,
+            "font": {"size": 11},
+        },
+        hovermode="closest",
+        plot_bgcolor="white",
+        uirevision="timeseries",
+        clickmode="event",
+    )
+    fig.update_xaxes(showgrid=True, gridcolor="#EEEEEE", showspikes=False)
+    fig.update_yaxes(showgrid=True, gridcolor="#EEEEEE")
+    if day is not None:
+        fig.update_layout(shapes=cursor_shapes(fig, day))
+    return fig
+
+
+def cursor_shapes(fig: go.Figure, day: float) -> list[dict]:
+    """Vertical cursor lines at `day`, one per subplot of a time-series figure."""
+    shapes = []
+    for axis_name in fig.layout:
+        if not axis_name.startswith("xaxis"):
+            continue
+        suffix = axis_name[len("xaxis") :]
+        shapes.append(
+            {
+                "type": "line",
+                "xref": f"x{suffix}",
+                "yref": f"y{suffix} domain",
+                "x0": day,
+                "x1": day,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#CC79A7", "width": 2},
+                "name": "cursor",
+            }
+        )
+    return shapes
