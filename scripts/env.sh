@@ -5,7 +5,7 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MSCABM_VENV:-$REPO/.venv}"
-EXTRAS="${MSCABM_EXTRAS:-test}"
+EXTRAS="${MSCABM_EXTRAS:-test,viz}"
 
 find_python() {
     local candidates=()
