@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from viz_helpers import NET_AT, NEUTROPHIL_AT, field_values, tissue_layers, write_tiny_run
 
 from mscabm._version import SCHEMA_VERSION
 from mscabm.cli import app as cli_app
@@ -32,7 +33,6 @@ from mscabm.viz.render import (
     tissue_to_rgb,
 )
 from mscabm.vocab import IMMUNE_TYPES, TISSUE_CODES
-from viz_helpers import NET_AT, NEUTROPHIL_AT, field_values, tissue_layers, write_tiny_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +104,9 @@ def test_describe_voxel_names_what_is_there(tmp_path: Path) -> None:
     assert not here["net"]
     assert [(c["type"], c["id"]) for c in here["cells"]] == [("neutrophil", 500)]
     flat = int(np.ravel_multi_index(NEUTROPHIL_AT, reader.shape))
-    expected = dict(zip(["IL-17A", "CXCL8"], [0.5 * 3 * (1 + flat), (0.001 * 3 * (1 + flat)) ** 2], strict=True))
+    expected = dict(
+        zip(["IL-17A", "CXCL8"], [0.5 * 3 * (1 + flat), (0.001 * 3 * (1 + flat)) ** 2], strict=True)
+    )
     for name, value, units in here["fields"]:
         assert units == "pg/mL"
         assert value == pytest.approx(expected[name], rel=1e-6)
@@ -161,6 +163,47 @@ def test_cli_prints_one_line_without_traceback(tmp_path: Path, command: str) -> 
         assert message in output and str(path.name) in output
         assert "Traceback" not in output
         assert not (tmp_path / "report.html").exists()
+
+
+def test_view_command_serves_the_app(tmp_path: Path) -> None:
+    """`mscabm view RUN --port 0` binds 127.0.0.1, prints its URL and serves the Dash app."""
+    import json
+    import urllib.request
+
+    path = write_tiny_run(tmp_path / "run.h5")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mscabm.cli", "view", str(path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert "serving 1 run(s) at http://127.0.0.1:" in line, (line, process.stderr.read())
+        url = line.split(" at ", 1)[1].strip()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert "mscabm view" in response.read().decode()
+        with urllib.request.urlopen(url + "_dash-layout", timeout=30) as response:
+            layout = json.loads(response.read())
+        assert "frame-slider" in json.dumps(layout)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_view_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    path = write_tiny_run(tmp_path / "run.h5")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli_app, ["view", str(path), "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in result.output and "Traceback" not in result.output
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +326,9 @@ def test_simulation_killed_mid_run_replays_its_frames(tmp_path: Path) -> None:
     from mscabm.viz.figures import FieldView, field_figure, tissue_figure
 
     assert tissue_figure(reader, last).data[0].source.startswith("data:image/png;base64,")
-    assert field_figure(reader, FieldView("il17a"), last).data[0].source.startswith("data:image/png")
+    assert (
+        field_figure(reader, FieldView("il17a"), last).data[0].source.startswith("data:image/png")
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,13 +398,16 @@ def test_palettes_cover_the_vocabulary_and_are_unambiguous() -> None:
 
 def test_field_scales() -> None:
     linear = FieldScale.of_range(0.0, 10.0, log=False)
-    np.testing.assert_allclose(linear.normalise(np.array([-1.0, 0.0, 5.0, 10.0, 20.0])), [0, 0, 0.5, 1, 1])
+    np.testing.assert_allclose(
+        linear.normalise(np.array([-1.0, 0.0, 5.0, 10.0, 20.0])), [0, 0, 0.5, 1, 1]
+    )
     log = FieldScale.of_range(0.0, 1000.0, log=True)
     assert log.low == pytest.approx(1e-3)  # six decades below the top
     np.testing.assert_allclose(log.normalise(np.array([1.0, 1000.0, 0.0])), [0.5, 1.0, 0.0])
-    cmin, cmax, ticks, labels = log.colourbar_ticks()
+    cmin, cmax, _ticks, labels = log.colourbar_ticks()
     assert (cmin, cmax) == pytest.approx((-3.0, 3.0))
     assert labels[0] == "0.001" and labels[-1] == "1e+03"
     flat = FieldScale.of_range(2.0, 2.0, log=False)
     assert flat.low < 2.0 < flat.high
+    assert FieldScale.of_range(0.0, 0.0, log=False) == FieldScale(0.0, 1.0, False)
     assert quantise(np.array([np.nan, 10.0]), linear).tolist() == [0, 255]

@@ -13,6 +13,7 @@ apps in one process (as in the tests) do not see each other.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import dash
 import numpy as np
 import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, dcc, html
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from mscabm.viz.figures import (
     FieldView,
@@ -552,6 +553,21 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
     return app
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Raise OSError if `port` cannot be bound on `host` (werkzeug would exit instead)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """Request handler that does not log every request (the app polls while playing)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Log nothing for successful requests (errors are still logged)."""
+
+
 class ViewerServer:
     """Serve a Dash app with a stoppable WSGI server (threaded, one thread per request).
 
@@ -572,7 +588,14 @@ class ViewerServer:
 
     def __init__(self, app: dash.Dash, host: str = "127.0.0.1", port: int = 8050) -> None:
         self.app = app
-        self._server: BaseWSGIServer = make_server(host, port, app.server, threaded=True)
+        if port:
+            _check_port_free(host, port)
+        try:
+            self._server: BaseWSGIServer = make_server(
+                host, port, app.server, threaded=True, request_handler=_QuietRequestHandler
+            )
+        except SystemExit as exc:  # werkzeug exits when it cannot bind
+            raise OSError(f"cannot bind {host}:{port}") from exc
         self.host = host
         self.port = int(self._server.server_port)
         self._thread: threading.Thread | None = None

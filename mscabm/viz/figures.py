@@ -478,7 +478,7 @@ def timeseries_figure(
             "x": 0,
             "font": {"size": 11},
         },
-        hovermode="closest",
+        hovermode="x",  # a click anywhere in a panel picks the nearest time (click-to-jump)
         plot_bgcolor="white",
         uirevision="timeseries",
         clickmode="event",

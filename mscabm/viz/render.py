@@ -214,7 +214,9 @@ class FieldScale:
                 low, high = high / 10.0, high * 10.0
             return cls(low, high, True)
         if low >= high:
-            span = abs(high) * 0.05 or 1.0
+            if high == 0.0:
+                return cls(0.0, 1.0, False)  # an all-zero field: zero at the bottom
+            span = abs(high) * 0.05
             low, high = low - span, high + span
         return cls(low, high, False)
 
