@@ -50,6 +50,7 @@ def write_tiny_run(
     *,
     writer_pause=None,
     status: str = "complete",
+    noise_seed: int | None = None,
 ) -> Path:
     """Write a small run whose every stored value is known (see the helpers above)."""
     dims = ("z", "x") if len(shape) == 2 else ("z", "y", "x")
@@ -71,10 +72,18 @@ def write_tiny_run(
     ) as writer:
         writer.append_events([(1.0, "fix_field", "il17a", 10.0, "test event")])
         for frame in range(n_frames):
-            writer.write_frame(0.5 * frame, **frame_inputs(shape, frame))
+            inputs = frame_inputs(shape, frame)
+            if noise_seed is not None:  # incompressible fields, for the report's size limit
+                rng = np.random.default_rng([noise_seed, frame])
+                inputs["fields"] = {f.id: rng.random(shape) * 100.0 for f in FIELDS}
+            writer.write_frame(0.5 * frame, **inputs)
             writer.append_timeseries(
                 0.5 * frame,
-                {"score_total": frame, "count_neutrophil": 2 * frame, "viable_epidermis_thickness_um": 40.0},
+                {
+                    "score_total": frame,
+                    "count_neutrophil": 2 * frame,
+                    "viable_epidermis_thickness_um": 40.0,
+                },
             )
             writer.flush()
             if writer_pause is not None:
@@ -89,7 +98,9 @@ def frame_inputs(shape: tuple[int, ...], frame: int) -> dict:
     neutrophil_at = NEUTROPHIL_AT if len(shape) == 2 else (NEUTROPHIL_AT[0], 1, NEUTROPHIL_AT[1])
     net_at = NET_AT if len(shape) == 2 else (NET_AT[0], 1, NET_AT[1])
     mobile[neutrophil_at] = MOBILE_CODES["neutrophil"]
-    mobile[(6, *([1] if len(shape) == 3 else []), 1 + frame % (shape[-1] - 1))] = MOBILE_CODES["th17"]
+    mobile[(6, *([1] if len(shape) == 3 else []), 1 + frame % (shape[-1] - 1))] = MOBILE_CODES[
+        "th17"
+    ]
     net[net_at] = 1
     flat = int(np.ravel_multi_index(neutrophil_at, shape))
     return {

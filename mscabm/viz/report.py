@@ -84,8 +84,8 @@ class KeptFrames:
             kept_rows = math.ceil(rows / self.space_stride)
             kept_columns = math.ceil(columns / self.space_stride)
             space = (
-                f"every {self.space_stride}th voxel in space ({kept_rows} × {kept_columns} of "
-                f"{rows} × {columns}; fields averaged over {self.space_stride} × "
+                f"1 voxel in {self.space_stride} along each axis ({kept_rows} × {kept_columns} "
+                f"of {rows} × {columns}; fields averaged over {self.space_stride} × "
                 f"{self.space_stride} blocks; mobile cells and NETs at full resolution)"
             )
         else:
