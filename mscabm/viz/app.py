@@ -29,10 +29,10 @@ from mscabm.viz.figures import (
     FieldView,
     cursor_shapes,
     default_series,
-    field_figure,
+    field_figure_dict,
     shared_scale,
     timeseries_figure,
-    tissue_figure,
+    tissue_figure_dict,
 )
 from mscabm.viz.reader import FrameReader, SliceSpec, open_reader
 
@@ -416,12 +416,14 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
                 return empty, empty, "no frame yet"
             plane = _plane(reader, axis, slice_index)
             slice_text = f" · slice {plane.axis}={plane.index}" if reader.is_3d else ""
-            tissue = tissue_figure(reader, frame, plane)
+            tissue = tissue_figure_dict(reader, frame, plane, image_level=1)
             field_ids_here = [info.id for info in reader.fields]
             if field_id in field_ids_here:
                 view = FieldView(field_id, log=scale == "log", fixed_range=range_mode == "fixed")
                 common = shared_scale(state.readers, view) if view.fixed_range else None
-                field_fig = field_figure(reader, view, frame, plane, scale=common)
+                field_fig = field_figure_dict(
+                    reader, view, frame, plane, scale=common, image_level=1
+                )
             else:
                 field_fig = _empty_figure(f"run {run_index + 1} has no field {field_id}")
             label = (
