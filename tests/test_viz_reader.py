@@ -263,6 +263,37 @@ def test_reader_follows_a_run_being_written(tmp_path: Path) -> None:
     assert open_reader(path).n_frames == 30
 
 
+def test_viewer_state_syncs_runs_and_follows_a_live_run(tmp_path: Path) -> None:
+    from mscabm.viz.app import ViewerState
+
+    finished = write_tiny_run(tmp_path / "done.h5", n_frames=3)
+    live = tmp_path / "live.h5"
+    process = start_writer(tmp_path, live, n_frames=12, pause=0.1)
+    try:
+        assert process.stdout.readline().strip() == "0"
+        state = ViewerState.from_paths([finished, live])
+        live_frames = state.readers[1].n_frames
+        assert 1 <= live_frames < 12
+        # the union of frame times; each run shows its last frame at or before the day
+        assert list(state.timeline_days[:3]) == [0.0, 0.5, 1.0]
+        assert state.readers[0].frame_at_day(1.0) == 2
+        deadline = time.monotonic() + 30
+        while not state.refresh():
+            assert time.monotonic() < deadline, "the live run never grew"
+            time.sleep(0.05)
+        assert state.readers[1].n_frames > live_frames
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+    while state.refresh():
+        pass
+    assert len(state.timeline_days) == 12
+    assert state.readers[0].frame_at_day(state.day(11)) == 2
+    assert not state.refresh()  # complete runs are not reopened
+
+
 def test_killed_writer_opens_up_to_last_complete_frame(tmp_path: Path) -> None:
     path = tmp_path / "killed.h5"
     process = start_writer(tmp_path, path, n_frames=1000, pause=0.01)

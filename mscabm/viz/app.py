@@ -519,7 +519,7 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
             return dash.no_update
         patched = Patch()
         patched["layout"]["shapes"] = cursor_shapes(
-            go.Figure(layout=figure.get("layout", {})), state.day(position or 0)
+            figure.get("layout", {}), state.day(position or 0)
         )
         return patched
 

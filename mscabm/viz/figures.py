@@ -6,7 +6,7 @@ the same picture appears in the browser app, the HTML report and the PNG export.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -556,14 +556,14 @@ def timeseries_figure(
     fig.update_xaxes(showgrid=True, gridcolor="#EEEEEE", showspikes=False)
     fig.update_yaxes(showgrid=True, gridcolor="#EEEEEE")
     if day is not None:
-        fig.update_layout(shapes=cursor_shapes(fig, day))
+        fig.update_layout(shapes=cursor_shapes(fig.layout.to_plotly_json(), day))
     return fig
 
 
-def cursor_shapes(fig: go.Figure, day: float) -> list[dict]:
-    """Vertical cursor lines at `day`, one per subplot of a time-series figure."""
+def cursor_shapes(layout: Mapping[str, Any], day: float) -> list[dict]:
+    """Vertical cursor lines at `day`, one per subplot (x axis) of a figure's layout dict."""
     shapes = []
-    for axis_name in fig.layout:
+    for axis_name in layout:
         if not axis_name.startswith("xaxis"):
             continue
         suffix = axis_name[len("xaxis") :]

@@ -15,6 +15,7 @@ viewer does not know (later readouts, new cell types) are shown with neutral def
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,8 @@ class FrameReader:
         self.mobile_codes = _invert_codes(run.mobile.attrs.get("codes", {}))
         self._cells: OrderedDict[int, pd.DataFrame] = OrderedDict()
         self._field_ranges: dict[tuple[str, bool], tuple[float, float]] = {}
+        # the replay app serves requests in threads: the caches are shared between them
+        self._cache_lock = threading.Lock()
 
     # -- description ----------------------------------------------------------------------------
 
@@ -320,34 +323,40 @@ class FrameReader:
             Lowest and highest value.
         """
         key = (field_id, positive)
-        if key not in self._field_ranges:
-            self.field_info(field_id)
-            frames = np.unique(
-                np.linspace(0, self.n_frames - 1, min(self.n_frames, _RANGE_SAMPLE_FRAMES)).round()
-            ).astype(int)
-            low, high = np.inf, -np.inf
-            variable = self._run.fields[field_id]
-            for frame in frames:
-                values = np.asarray(variable.isel(time=int(frame)).values)
-                finite = values[np.isfinite(values)]
-                if positive:
-                    finite = finite[finite > 0]
-                if finite.size:
-                    low = min(low, float(finite.min()))
-                    high = max(high, float(finite.max()))
-            self._field_ranges[key] = (low, high) if low <= high else (np.nan, np.nan)
-        return self._field_ranges[key]
+        with self._cache_lock:
+            if key in self._field_ranges:
+                return self._field_ranges[key]
+        self.field_info(field_id)
+        frames = np.unique(
+            np.linspace(0, self.n_frames - 1, min(self.n_frames, _RANGE_SAMPLE_FRAMES)).round()
+        ).astype(int)
+        low, high = np.inf, -np.inf
+        variable = self._run.fields[field_id]
+        for frame in frames:
+            values = np.asarray(variable.isel(time=int(frame)).values)
+            finite = values[np.isfinite(values)]
+            if positive:
+                finite = finite[finite > 0]
+            if finite.size:
+                low = min(low, float(finite.min()))
+                high = max(high, float(finite.max()))
+        found = (low, high) if low <= high else (np.nan, np.nan)
+        with self._cache_lock:
+            self._field_ranges[key] = found
+        return found
 
     def cells(self, frame: int) -> pd.DataFrame:
         """The stored cells of one frame (a few recent frames are cached)."""
         index = self._checked_frame(frame)
-        if index in self._cells:
-            self._cells.move_to_end(index)
-            return self._cells[index]
+        with self._cache_lock:
+            if index in self._cells:
+                self._cells.move_to_end(index)
+                return self._cells[index]
         table = self._run.cells(index)
-        self._cells[index] = table
-        while len(self._cells) > _CELL_CACHE_FRAMES:
-            self._cells.popitem(last=False)
+        with self._cache_lock:
+            self._cells[index] = table
+            while len(self._cells) > _CELL_CACHE_FRAMES:
+                self._cells.popitem(last=False)
         return table
 
     # -- hover ------------------------------------------------------------------------------------
