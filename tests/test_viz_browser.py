@@ -219,6 +219,9 @@ def test_single_run_slider_field_hover_play_and_click(browser, runs, serve) -> N
         page.page.click("#field-select")
         page.page.locator("[role=option]", has_text="CXCL8 (pg/mL)").click()
         page.wait_text("#field-0 .gtitle", r"CXCL8 \(pg/mL, linear")
+        page.wait_text("#timeseries .infolayer", r"mean cxcl8 epidermis")
+        titles = page.page.locator("#timeseries .annotation-text").all_text_contents()
+        assert "mean il17a epidermis" not in titles
         field_cxcl8 = page.wait_image_change("field-0", field_at_3)
         page.page.get_by_label("log", exact=True).check()
         page.wait_text("#field-0 .gtitle", r"CXCL8 \(pg/mL, log")

@@ -501,6 +501,21 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
         return size - 1, value
 
     @app.callback(
+        Output("series-select", "value"),
+        Input("field-select", "value"),
+        State("series-select", "value"),
+        prevent_initial_call=True,
+    )
+    def follow_field_mean(field_id, names):
+        """Show the chosen field's epidermal mean instead of the previous field's."""
+        field_means = {f"mean_{f}_epidermis" for f in field_ids}
+        kept = [name for name in names or [] if name not in field_means]
+        wanted = f"mean_{field_id}_epidermis"
+        if wanted in series_names:
+            kept.append(wanted)
+        return kept
+
+    @app.callback(
         Output("timeseries", "figure"),
         Input("series-select", "value"),
         State("frame-slider", "value"),
