@@ -95,11 +95,16 @@ def test_report_never_overwrites_without_force(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "unknown field 'il99'" in result.output
 
 
-def test_png_export_through_kaleido(tmp_path: Path) -> None:
+def require_chromium() -> None:
+    """kaleido needs a Chrome/Chromium: a failure under CI=true, a skip elsewhere."""
     if not any(Path(p).is_file() for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser")):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("no Chromium for kaleido (CI=true: run scripts/browser.sh)")
         pytest.skip("no Chromium for kaleido (run scripts/browser.sh)")
+
+
+def test_png_export_through_kaleido(tmp_path: Path) -> None:
+    require_chromium()
     run = write_tiny_run(tmp_path / "run.h5")
     images = tmp_path / "images"
     summary = write_report([run], tmp_path / "r.html", png_dir=images)
@@ -109,6 +114,25 @@ def test_png_export_through_kaleido(tmp_path: Path) -> None:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(FileExistsError, match="already exists"):
         write_report([run], tmp_path / "r2.html", png_dir=images)
+
+
+def test_png_export_from_the_command_line_with_log_scale(tmp_path: Path) -> None:
+    """kaleido's logging helper parses sys.argv on import; `--log` must not upset it."""
+    import subprocess
+    import sys
+
+    require_chromium()
+    run = write_tiny_run(tmp_path / "run.h5")
+    done = subprocess.run(
+        [sys.executable, "-m", "mscabm.cli", "report", str(run), "-o", str(tmp_path / "r.html"),
+         "--log", "--field", "cxcl8", "--png", str(tmp_path / "svg"), "--format", "svg"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in (tmp_path / "svg").iterdir()) == [
+        "run1_cxcl8.svg", "run1_tissue.svg", "timeseries.svg",
+    ]  # fmt: skip
+    assert (tmp_path / "svg" / "run1_cxcl8.svg").read_text().lstrip().startswith("<svg")
 
 
 def test_png_export_without_chromium_says_so(tmp_path: Path, monkeypatch) -> None:

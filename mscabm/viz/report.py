@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -717,6 +718,22 @@ def write_report(
     return summary
 
 
+def _import_kaleido_with_plain_argv() -> None:
+    """Import kaleido with only the program name in ``sys.argv``.
+
+    kaleido's logging helper (logistro) parses ``sys.argv`` when it is first imported, and exits
+    on options it finds ambiguous: ``mscabm report --log`` abbreviates its ``--logistro-level``.
+    """
+    if "logistro" in sys.modules:
+        return
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        import kaleido  # noqa: F401
+    finally:
+        sys.argv = saved
+
+
 def export_images(
     readers: Sequence[FrameReader],
     views: Sequence[FieldView | None],
@@ -755,6 +772,7 @@ def export_images(
     figures.append(timeseries_figure(readers, series, width=1000))
     paths.append(directory / f"timeseries.{image_format}")
     existing = [p for p in paths if p.exists()]
+    _import_kaleido_with_plain_argv()
     if existing and not force:
         raise FileExistsError(
             f"{existing[0]}: already exists; use --force to replace the images in {directory}"
