@@ -32,6 +32,7 @@ from mscabm.viz.figures import (
     field_figure_dict,
     shared_scale,
     timeseries_figure,
+    timeseries_panels,
     tissue_figure_dict,
 )
 from mscabm.viz.reader import FrameReader, SliceSpec, open_reader
@@ -526,15 +527,13 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
     @app.callback(
         Output("timeseries", "figure", allow_duplicate=True),
         Input("frame-slider", "value"),
-        State("timeseries", "figure"),
+        State("series-select", "value"),
         prevent_initial_call=True,
     )
-    def move_cursor(position, figure):
-        if not figure:
-            return dash.no_update
+    def move_cursor(position, names):
         patched = Patch()
         patched["layout"]["shapes"] = cursor_shapes(
-            figure.get("layout", {}), state.day(position or 0)
+            timeseries_panels(len(state.readers), len(names or [])), state.day(position or 0)
         )
         return patched
 

@@ -6,7 +6,7 @@ the same picture appears in the browser app, the HTML report and the PNG export.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "plane_axes",
     "shared_scale",
     "timeseries_figure",
+    "timeseries_panels",
     "tissue_figure",
     "tissue_figure_dict",
 ]
@@ -556,17 +557,20 @@ def timeseries_figure(
     fig.update_xaxes(showgrid=True, gridcolor="#EEEEEE", showspikes=False)
     fig.update_yaxes(showgrid=True, gridcolor="#EEEEEE")
     if day is not None:
-        fig.update_layout(shapes=cursor_shapes(fig.layout.to_plotly_json(), day))
+        fig.update_layout(shapes=cursor_shapes(n_rows * n_columns, day))
     return fig
 
 
-def cursor_shapes(layout: Mapping[str, Any], day: float) -> list[dict]:
-    """Vertical cursor lines at `day`, one per subplot (x axis) of a figure's layout dict."""
+def cursor_shapes(n_panels: int, day: float) -> list[dict]:
+    """Vertical cursor lines at `day` on the first `n_panels` subplots of a figure.
+
+    Subplots made by ``make_subplots`` have x axes ``x``, ``x2``, ... in row-major order, so
+    the lines can be made without the figure itself (the app moves the cursor without sending
+    the time-series figure back to the server).
+    """
     shapes = []
-    for axis_name in layout:
-        if not axis_name.startswith("xaxis"):
-            continue
-        suffix = axis_name[len("xaxis") :]
+    for index in range(1, n_panels + 1):
+        suffix = "" if index == 1 else str(index)
         shapes.append(
             {
                 "type": "line",
@@ -581,3 +585,8 @@ def cursor_shapes(layout: Mapping[str, Any], day: float) -> list[dict]:
             }
         )
     return shapes
+
+
+def timeseries_panels(n_runs: int, n_names: int) -> int:
+    """Number of subplots of :func:`timeseries_figure` (a difference column with 2+ runs)."""
+    return max(1, n_names) * (2 if n_runs > 1 else 1)

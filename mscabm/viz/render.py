@@ -19,6 +19,7 @@ colour from a spare list, so the viewer still draws them and names them in the l
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import struct
 import zlib
@@ -126,10 +127,17 @@ def mobile_style(name: str, code: int) -> MarkerStyle:
 
 
 def tissue_lut(codes: dict[int, str]) -> np.ndarray:
-    """A 256 × 3 uint8 lookup table from tissue codes to RGB."""
+    """A 256 × 3 uint8 lookup table from tissue codes to RGB (read-only; cached per codes)."""
+    return _tissue_lut(tuple(sorted(codes.items())))
+
+
+@functools.lru_cache(maxsize=16)
+def _tissue_lut(code_items: tuple[tuple[int, str], ...]) -> np.ndarray:
+    codes = dict(code_items)
     lut = np.zeros((256, 3), dtype=np.uint8)
     for code in range(256):
         lut[code] = _hex_to_rgb(tissue_colour(codes.get(code, f"code {code}"), code))
+    lut.flags.writeable = False
     return lut
 
 
@@ -154,15 +162,21 @@ _COLOURMAP_POINTS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4)
 def colourmap_lut(name: str = "viridis") -> np.ndarray:
-    """A 256 × 3 uint8 lookup table of a colour map, linear between its control points."""
+    """A 256 × 3 uint8 lookup table of a colour map, linear between its control points.
+
+    The table is cached and read-only.
+    """
     if name not in _COLOURMAP_POINTS:
         raise ValueError(f"unknown colour map {name!r}; choose one of {sorted(_COLOURMAP_POINTS)}")
     points = np.array([_hex_to_rgb(c) for c in _COLOURMAP_POINTS[name]], dtype=np.float64)
     positions = np.linspace(0.0, 1.0, len(points))
     samples = np.linspace(0.0, 1.0, 256)
     channels = [np.interp(samples, positions, points[:, k]) for k in range(3)]
-    return np.stack(channels, axis=1).round().astype(np.uint8)
+    lut = np.stack(channels, axis=1).round().astype(np.uint8)
+    lut.flags.writeable = False
+    return lut
 
 
 def colourscale(name: str = "viridis") -> list[list[float | str]]:
