@@ -249,6 +249,8 @@ def test_single_run_slider_field_hover_play_and_click(browser, runs, serve) -> N
         # click on the time series: the slider jumps to that day
         press_slider(page, "Home")
         page.wait_text("#frame-label", r"frame 0 /")
+        page.page.wait_for_timeout(300)
+        cursor_at_start = page.page.locator("#timeseries .shapelayer path").first.get_attribute("d")
         page.page.locator("#timeseries .nsewdrag").first.scroll_into_view_if_needed()
         plot = page.page.locator("#timeseries .nsewdrag").first.bounding_box()
         at = (plot["x"] + plot["width"] - 3, plot["y"] + 0.5 * plot["height"])
@@ -256,8 +258,11 @@ def test_single_run_slider_field_hover_play_and_click(browser, runs, serve) -> N
         page.page.wait_for_timeout(300)
         page.page.mouse.click(*at)
         page.wait_text("#frame-label", r"frame 5 / 5 · day 1\.00")
-        cursor = page.page.locator("#timeseries .shapelayer path").count()
-        assert cursor >= 1
+        deadline = time.monotonic() + 10
+        cursor = page.page.locator("#timeseries .shapelayer path").first
+        while cursor.get_attribute("d") == cursor_at_start and time.monotonic() < deadline:
+            page.page.wait_for_timeout(50)
+        assert cursor.get_attribute("d") != cursor_at_start  # the time cursor moved
         page.page.wait_for_timeout(300)
         page.screenshot("app_single_run.png")
         assert page.errors == []

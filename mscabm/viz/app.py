@@ -22,17 +22,15 @@ from typing import Any
 import dash
 import numpy as np
 import plotly.graph_objects as go
-from dash import Input, Output, Patch, State, ctx, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from mscabm.viz.figures import (
     FieldView,
-    cursor_shapes,
     default_series,
     field_figure_dict,
     shared_scale,
     timeseries_figure,
-    timeseries_panels,
     tissue_figure_dict,
 )
 from mscabm.viz.reader import FrameReader, SliceSpec, open_reader
@@ -105,6 +103,26 @@ class ViewerState:
             if grown:
                 self.timeline_days = _union_times(self.readers)
         return grown
+
+
+_FRAME_LABEL_JS = """
+function(position, timeline) {
+    const p = Math.max(0, Math.min(position || 0, timeline.length - 1));
+    return "frame " + p + " / " + (timeline.length - 1) + " · day " + timeline[p].toFixed(2);
+}
+"""
+
+_CURSOR_JS = """
+function(position, figure, timeline) {
+    if (!figure || !figure.layout || !figure.layout.shapes) {
+        return window.dash_clientside.no_update;
+    }
+    const p = Math.max(0, Math.min(position || 0, timeline.length - 1));
+    const day = timeline[p];
+    const shapes = figure.layout.shapes.map(s => Object.assign({}, s, {x0: day, x1: day}));
+    return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {shapes: shapes})});
+}
+"""
 
 
 def _union_times(readers: Sequence[FrameReader]) -> np.ndarray:
@@ -388,6 +406,7 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
                 ]
             ),
             dcc.Graph(id="timeseries", config=_GRAPH_CONFIG),
+            dcc.Store(id="timeline", data=timeline.tolist()),
             dcc.Interval(id="play-interval", interval=500, disabled=True),
             dcc.Interval(
                 id="live-interval",
@@ -443,10 +462,22 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
             *slider_inputs,
         )(render_run(run_index))
 
-    @app.callback(Output("frame-label", "children"), Input("frame-slider", "value"))
-    def frame_label(position):
-        position = int(position or 0)
-        return f"frame {position} / {len(state.timeline_days) - 1} · day {state.day(position):.2f}"
+    # The frame label and the time-series cursor follow the slider in the browser (clientside
+    # callbacks over the time line in a Store): no round trip to the server for them.
+    app.clientside_callback(
+        _FRAME_LABEL_JS,
+        Output("frame-label", "children"),
+        Input("frame-slider", "value"),
+        Input("timeline", "data"),
+    )
+    app.clientside_callback(
+        _CURSOR_JS,
+        Output("timeseries", "figure", allow_duplicate=True),
+        Input("frame-slider", "value"),
+        State("timeseries", "figure"),
+        State("timeline", "data"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("play-interval", "disabled"),
@@ -479,13 +510,15 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
     @app.callback(
         Output("frame-slider", "max"),
         Output("frame-slider", "marks"),
+        Output("timeline", "data"),
         Input("live-interval", "n_intervals"),
         prevent_initial_call=True,
     )
     def follow_live_runs(_ticks):
         if not state.refresh():
-            return dash.no_update, dash.no_update
-        return len(state.timeline_days) - 1, _slider_marks(state.timeline_days)
+            return dash.no_update, dash.no_update, dash.no_update
+        timeline_now = state.timeline_days
+        return len(timeline_now) - 1, _slider_marks(timeline_now), timeline_now.tolist()
 
     @app.callback(
         Output("slice-index", "max"),
@@ -523,19 +556,6 @@ def make_app(runs: Sequence[str | os.PathLike[str]] | ViewerState) -> dash.Dash:
     )
     def series_figure(names, position):
         return timeseries_figure(state.readers, names or [], day=state.day(position or 0))
-
-    @app.callback(
-        Output("timeseries", "figure", allow_duplicate=True),
-        Input("frame-slider", "value"),
-        State("series-select", "value"),
-        prevent_initial_call=True,
-    )
-    def move_cursor(position, names):
-        patched = Patch()
-        patched["layout"]["shapes"] = cursor_shapes(
-            timeseries_panels(len(state.readers), len(names or [])), state.day(position or 0)
-        )
-        return patched
 
     hover_inputs = [Input(f"tissue-{i}", "hoverData") for i in range(len(readers))]
     hover_inputs += [Input(f"field-{i}", "hoverData") for i in range(len(readers))]

@@ -37,7 +37,6 @@ __all__ = [
     "plane_axes",
     "shared_scale",
     "timeseries_figure",
-    "timeseries_panels",
     "tissue_figure",
     "tissue_figure_dict",
 ]
@@ -564,9 +563,8 @@ def timeseries_figure(
 def cursor_shapes(n_panels: int, day: float) -> list[dict]:
     """Vertical cursor lines at `day` on the first `n_panels` subplots of a figure.
 
-    Subplots made by ``make_subplots`` have x axes ``x``, ``x2``, ... in row-major order, so
-    the lines can be made without the figure itself (the app moves the cursor without sending
-    the time-series figure back to the server).
+    Subplots made by ``make_subplots`` have x axes ``x``, ``x2``, ... in row-major order. The
+    app moves these lines in the browser when the slider moves.
     """
     shapes = []
     for index in range(1, n_panels + 1):
@@ -586,7 +584,3 @@ def cursor_shapes(n_panels: int, day: float) -> list[dict]:
         )
     return shapes
 
-
-def timeseries_panels(n_runs: int, n_names: int) -> int:
-    """Number of subplots of :func:`timeseries_figure` (a difference column with 2+ runs)."""
-    return max(1, n_names) * (2 if n_runs > 1 else 1)
