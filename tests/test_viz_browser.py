@@ -309,6 +309,10 @@ def test_3d_slice_selector(browser, runs, serve) -> None:
         page.page.get_by_label("x (z–y section)").check()
         page.wait_text("#run-frame-0", r"slice x=")
         page.wait_text("#tissue-0 .xtitle", r"^y \(µm\)$")
+        box = page.page.locator("#tissue-0 .nsewdrag").first.bounding_box()
+        page.page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.9 * box["height"])
+        hover = page.wait_text("#hover-info", r"voxel \(\d+, \d+, \d+\)")
+        assert re.search(r"voxel \(\d+, \d+, 4\)", hover), hover  # x held at the slice index
         page.page.wait_for_timeout(300)
         page.screenshot("app_3d_slice.png")
         assert page.errors == []
