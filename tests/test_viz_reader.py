@@ -3,6 +3,7 @@ PNG encoding, palettes and colour scales, and the `view`/`report` commands' erro
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import struct
@@ -66,6 +67,22 @@ def test_reader_reads_each_frame_as_written(tmp_path: Path) -> None:
         reader.field("il17a", 4)
     with pytest.raises(KeyError, match="no field 'il99'"):
         reader.field("il99", 0)
+
+
+def test_maps_crop_the_air_above_the_tissue(tmp_path: Path) -> None:
+    from mscabm.viz.figures import tissue_figure_dict
+
+    reader = open_reader(write_tiny_run(tmp_path / "tall.h5", shape=(40, 16), n_frames=2))
+    # tissue_layers fills rows 0-8; 3 rows of margin
+    assert reader.tissue_height_rows() == 12
+    assert reader.shown_shape(reader.default_slice()) == (12, 16)
+    figure = tissue_figure_dict(reader, 1)
+    assert figure["layout"]["yaxis"]["range"] == [0, 12 * reader.voxel_um]
+    decoded = decode_png(base64.b64decode(figure["data"][0]["source"].split(",", 1)[1]))
+    assert decoded.shape == (12, 16, 3)
+    block = open_reader(write_tiny_run(tmp_path / "block.h5", shape=(40, 4, 16), n_frames=1))
+    assert block.shown_shape(SliceSpec("z", 3)) == (4, 16)  # a horizontal plane is not cropped
+    assert block.shown_shape(SliceSpec("x", 3)) == (12, 4)
 
 
 def test_field_range_covers_the_run(tmp_path: Path) -> None:

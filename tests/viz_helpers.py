@@ -76,6 +76,7 @@ def write_tiny_run(
             if noise_seed is not None:  # incompressible fields, for the report's size limit
                 rng = np.random.default_rng([noise_seed, frame])
                 inputs["fields"] = {f.id: rng.random(shape) * 100.0 for f in FIELDS}
+                inputs["tissue"][:] = TISSUE_CODES["spinous"]  # no air to crop
             writer.write_frame(0.5 * frame, **inputs)
             writer.append_timeseries(
                 0.5 * frame,

@@ -119,10 +119,10 @@ class _FigureDict(dict):
 def _map_layout(
     fig: _FigureDict, reader: FrameReader, plane: SliceSpec, title: str, *, width: int
 ) -> None:
-    n_rows, n_columns = reader.plane_shape(plane)
+    n_rows, n_columns = reader.shown_shape(plane)
     x_title, y_title = plane_axes(reader, plane)
     plot_width = width - 190
-    height = int(min(_MAX_MAP_HEIGHT_PX, max(220, plot_width * n_rows / n_columns + 110)))
+    height = int(min(_MAX_MAP_HEIGHT_PX, max(380, plot_width * n_rows / n_columns + 110)))
     extent_x, extent_y = n_columns * reader.voxel_um, n_rows * reader.voxel_um
     fig.update_layout(
         title={"text": title, "font": {"size": 13}},
@@ -193,9 +193,10 @@ def tissue_figure_dict(
         resolves hovers on the server.
     """
     plane = plane or reader.default_slice()
-    tissue = reader.layer("tissue", frame, plane)
-    mobile = reader.layer("mobile", frame, plane)
-    net = reader.layer("net", frame, plane)
+    shown_rows = reader.shown_shape(plane)[0]
+    tissue = reader.layer("tissue", frame, plane)[:shown_rows]
+    mobile = reader.layer("mobile", frame, plane)[:shown_rows]
+    net = reader.layer("net", frame, plane)[:shown_rows]
     voxel = reader.voxel_um
     rows, columns = np.nonzero(mobile)
     codes = mobile[rows, columns]
@@ -367,7 +368,7 @@ def field_figure_dict(
     """
     plane = plane or reader.default_slice()
     info = reader.field_info(view.field_id)
-    values = reader.field(view.field_id, frame, plane)
+    values = reader.field(view.field_id, frame, plane)[: reader.shown_shape(plane)[0]]
     scale = scale or field_scale(reader, view, values)
     voxel = reader.voxel_um
     fig = _FigureDict()
@@ -583,4 +584,3 @@ def cursor_shapes(n_panels: int, day: float) -> list[dict]:
             }
         )
     return shapes
-

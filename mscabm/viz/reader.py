@@ -164,6 +164,7 @@ class FrameReader:
         self._field_ranges: dict[tuple[str, bool], tuple[float, float]] = {}
         # the replay app serves requests in threads: the caches are shared between them
         self._cache_lock = threading.Lock()
+        self._height_rows: int | None = None
 
     # -- description ----------------------------------------------------------------------------
 
@@ -228,6 +229,39 @@ class FrameReader:
         """Shape (rows, columns) of a plane."""
         rows, columns = self.plane_dims(plane)
         return (self.shape[self.dims.index(rows)], self.shape[self.dims.index(columns)])
+
+    def tissue_height_rows(self) -> int:
+        """Depth rows worth showing: up to the highest non-air voxel, plus a margin.
+
+        The lattice leaves room above the epidermis for it to thicken; that air is cropped
+        from the maps. Taken from up to 16 evenly spaced frames (always the first and the
+        last), with a margin of 15 % (at least 3 rows) for frames in between; computed once.
+        """
+        with self._cache_lock:
+            if self._height_rows is not None:
+                return self._height_rows
+        n_depth = self.shape[0]
+        air_codes = [code for code, name in self.tissue_codes.items() if name == "air"] or [0]
+        top = 0
+        if self.n_frames:
+            frames = np.unique(np.linspace(0, self.n_frames - 1, min(self.n_frames, 16)).round())
+            for frame in frames.astype(int):
+                tissue = np.asarray(self._run.tissue.isel(time=int(frame)).values)
+                occupied = ~np.isin(tissue, air_codes)
+                rows = np.nonzero(occupied.reshape(n_depth, -1).any(axis=1))[0]
+                if rows.size:
+                    top = max(top, int(rows[-1]) + 1)
+        shown = n_depth if top == 0 else min(n_depth, top + max(3, round(0.15 * top)))
+        with self._cache_lock:
+            self._height_rows = shown
+        return shown
+
+    def shown_shape(self, plane: SliceSpec) -> tuple[int, int]:
+        """Shape (rows, columns) of a plane as the maps show it (air above the tissue cropped)."""
+        rows, columns = self.plane_shape(plane)
+        if self.plane_dims(plane)[0] == "z":
+            rows = min(rows, self.tissue_height_rows())
+        return rows, columns
 
     # -- frames -----------------------------------------------------------------------------------
 

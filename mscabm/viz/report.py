@@ -171,18 +171,21 @@ def _render_frames(
 ) -> _RunFrames:
     tissue_uris, field_uris, markers = [], [], []
     voxel = reader.voxel_um
+    shown_rows = reader.shown_shape(plane)[0]
     for frame in frames:
-        tissue = _downsample_codes(reader.layer("tissue", frame, plane), stride)
+        tissue = _downsample_codes(reader.layer("tissue", frame, plane)[:shown_rows], stride)
         tissue_uris.append(
             png_data_uri(tissue_to_rgb(tissue, reader.tissue_codes), level=_IMAGE_LEVEL)
         )
         if view is not None and scale is not None:
-            values = _downsample_field(reader.field(view.field_id, frame, plane), stride)
+            values = _downsample_field(
+                reader.field(view.field_id, frame, plane)[:shown_rows], stride
+            )
             field_uris.append(
                 png_data_uri(field_to_rgb(values, scale, view.colourmap), level=_IMAGE_LEVEL)
             )
         frame_markers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        mobile = reader.layer("mobile", frame, plane)
+        mobile = reader.layer("mobile", frame, plane)[:shown_rows]
         rows, columns = np.nonzero(mobile)
         codes = mobile[rows, columns]
         for code in np.unique(codes).tolist():
@@ -192,14 +195,14 @@ def _render_frames(
                 ((columns[chosen] + 0.5) * voxel).astype(np.float32),
                 ((rows[chosen] + 0.5) * voxel).astype(np.float32),
             )
-        net_rows, net_columns = np.nonzero(reader.layer("net", frame, plane))
+        net_rows, net_columns = np.nonzero(reader.layer("net", frame, plane)[:shown_rows])
         if net_rows.size:
             frame_markers["NET"] = (
                 ((net_columns + 0.5) * voxel).astype(np.float32),
                 ((net_rows + 0.5) * voxel).astype(np.float32),
             )
         markers.append(frame_markers)
-    kept = KeptFrames(frames, stride, reader.n_frames, reader.plane_shape(plane))
+    kept = KeptFrames(frames, stride, reader.n_frames, reader.shown_shape(plane))
     return _RunFrames(reader, kept, tissue_uris, field_uris, markers, scale)
 
 
@@ -230,7 +233,7 @@ def _plan_run(
 ) -> _RunFrames:
     """Render a run's animation with as many frames and as fine space as the budget allows."""
     stride = 1
-    largest = max(reader.plane_shape(plane))
+    largest = max(reader.shown_shape(plane))
     while True:
         sample = _render_frames(
             reader, view, _pick_frames(reader.n_frames, _SAMPLE_FRAMES), stride, plane, scale
@@ -257,7 +260,7 @@ def _animation_figure(run: _RunFrames, view: FieldView | None, plane: SliceSpec)
     reader = run.reader
     stride = run.kept.space_stride
     voxel = reader.voxel_um
-    rows, columns = reader.plane_shape(plane)
+    rows, columns = reader.shown_shape(plane)
     info = reader.field_info(view.field_id) if view is not None else None
     n_columns = 2 if info is not None else 1
     titles = ["tissue, mobile cells, NETs"]
