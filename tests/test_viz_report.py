@@ -57,6 +57,13 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
         assert needle in text, needle
 
 
+def test_report_of_a_run_without_frames(tmp_path: Path) -> None:
+    empty = write_tiny_run(tmp_path / "empty.h5", n_frames=0)
+    summary = write_report([empty, write_tiny_run(tmp_path / "run.h5")], tmp_path / "r.html")
+    assert summary.kept[0] == "no complete frame"
+    assert "This run has no complete frame yet." in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
 def test_report_thins_frames_then_space_to_stay_under_the_limit(tmp_path: Path) -> None:
     run = write_tiny_run(tmp_path / "noisy.h5", shape=(128, 128), n_frames=40, noise_seed=1)
     roomy = write_report([run], tmp_path / "roomy.html", max_mb=30)

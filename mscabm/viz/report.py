@@ -77,6 +77,8 @@ class KeptFrames:
     def describe(self) -> str:
         """One sentence on what was kept."""
         count, total = len(self.frames), self.n_frames_total
+        if total == 0:
+            return "no complete frame"
         every = ""
         if count < total and count > 1:
             every = f", about every {max(1, round((total - 1) / (count - 1)))} frames"
