@@ -61,7 +61,9 @@ def test_report_of_a_run_without_frames(tmp_path: Path) -> None:
     empty = write_tiny_run(tmp_path / "empty.h5", n_frames=0)
     summary = write_report([empty, write_tiny_run(tmp_path / "run.h5")], tmp_path / "r.html")
     assert summary.kept[0] == "no complete frame"
-    assert "This run has no complete frame yet." in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "This run has no complete frame yet." in (tmp_path / "r.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_report_thins_frames_then_space_to_stay_under_the_limit(tmp_path: Path) -> None:
