@@ -303,7 +303,11 @@ def view(
     except OSError as exc:
         _fail(ValueError(f"cannot serve on {host}:{port}: {exc.strerror or exc}; try --port 0"))
         return
-    console.print(f"mscabm view: serving {len(run_files)} run(s) at {server.url}", highlight=False)
+    console.print(
+        f"mscabm view: serving {len(run_files)} run(s) at {server.url}",
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print("press Ctrl-C to stop", highlight=False)
     sys.stdout.flush()
     try:
