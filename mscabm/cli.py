@@ -1,6 +1,7 @@
-"""Command line: ``mscabm run | validate | scenarios | info | sweep | sweep-report | ...``.
+"""Command line: ``mscabm run | validate | scenarios | info | view | report | sweep | ...``.
 
-Commands: run, validate, scenarios, info, validate-biology, sweep, sweep-report, schema.
+Commands: run, validate, scenarios, info, view, report, validate-biology, sweep, sweep-report,
+schema.
 
 A thin layer over the public API. Errors a user can cause end in one message and exit code 2
 (no traceback unless ``--debug``).
@@ -266,6 +267,117 @@ def info(run_file: Annotated[Path, typer.Argument(help="An HDF5 run file.")]) ->
             )
             table.add_row(name, text)
         console.print(table)
+
+
+def _viz_missing(exc: ImportError) -> None:
+    """Report a missing optional viz dependency (dash, plotly, kaleido) in one line."""
+    _fail(
+        RuntimeError(
+            f"this command needs the viz extra ({exc.name or exc} is not installed): "
+            "pip install 'mscabm[viz]'"
+        )
+    )
+
+
+@app.command()
+def view(
+    run_files: Annotated[
+        list[Path], typer.Argument(help="One or more HDF5 run files (shown side by side).")
+    ],
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: pick a free one).")] = 8050,
+    host: Annotated[
+        str,
+        typer.Option("--host", help="Address to bind; the default serves this machine only."),
+    ] = "127.0.0.1",
+) -> None:
+    """Replay runs in the browser: tissue map, fields, time series, several runs in sync."""
+    try:
+        from mscabm.viz.app import ViewerServer, make_app
+    except ImportError as exc:
+        _viz_missing(exc)
+        return
+    try:
+        dash_app = make_app(run_files)
+    except _user_errors() as exc:
+        _fail(exc)
+        return
+    try:
+        server = ViewerServer(dash_app, host=host, port=port)
+    except OSError as exc:
+        _fail(ValueError(f"cannot serve on {host}:{port}: {exc.strerror or exc}; try --port 0"))
+        return
+    console.print(
+        f"mscabm view: serving {len(run_files)} run(s) at {server.url}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("press Ctrl-C to stop", highlight=False)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@app.command()
+def report(
+    run_files: Annotated[list[Path], typer.Argument(help="One or more HDF5 run files.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+    field: Annotated[
+        str | None,
+        typer.Option("--field", help="Field to animate beside the tissue (default il17a)."),
+    ] = None,
+    log: Annotated[bool, typer.Option("--log", help="Log colour scale for the field.")] = False,
+    series: Annotated[
+        list[str] | None,
+        typer.Option("--series", help="Time series to plot (repeatable; default: a summary)."),
+    ] = None,
+    max_mb: Annotated[
+        float, typer.Option("--max-mb", help="Size limit of the HTML file in MB.")
+    ] = 20.0,
+    png: Annotated[
+        Path | None,
+        typer.Option("--png", help="Also export the figures as images into this directory."),
+    ] = None,
+    image_format: Annotated[
+        str, typer.Option("--format", help="Image format with --png: png or svg.")
+    ] = "png",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing report (and images).")
+    ] = False,
+) -> None:
+    """Write one self-contained HTML report (works offline) of one or more runs."""
+    try:
+        from mscabm.viz.report import ReportError, write_report
+    except ImportError as exc:
+        _viz_missing(exc)
+        return
+    try:
+        summary = write_report(
+            run_files,
+            output,
+            field_id=field,
+            log=log,
+            series=series,
+            max_mb=max_mb,
+            force=force,
+            png_dir=png,
+            image_format=image_format,
+        )
+    except (*_user_errors(), ReportError) as exc:
+        _fail(exc)
+        return
+    console.print(
+        f"wrote {summary.path} ({summary.size_bytes / 1e6:.1f} MB, limit "
+        f"{summary.max_bytes / 1e6:g} MB)",
+        highlight=False,
+    )
+    for index, kept in enumerate(summary.kept, start=1):
+        console.print(f"  run {index}: kept {kept}", highlight=False)
+    for image in summary.images:
+        console.print(f"wrote {image}", highlight=False)
 
 
 @app.command("validate-biology")

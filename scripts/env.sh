@@ -5,7 +5,7 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MSCABM_VENV:-$REPO/.venv}"
-EXTRAS="${MSCABM_EXTRAS:-test,sweep}"  # sweep: Dask, dask-jobqueue, SALib, pyarrow, plotly
+EXTRAS="${MSCABM_EXTRAS:-test,viz,sweep}"  # viz: Dash, Plotly, kaleido; sweep: Dask, SALib, pyarrow
 
 find_python() {
     local candidates=()

@@ -3,6 +3,7 @@
 # ruff, then pytest. Under CI=true a missing dependency fails the suite instead of skipping.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/browser.sh"
 cd "$REPO"
 ruff check .
 # Test files are spread over one worker per core (pytest-xdist), each file on one worker so
