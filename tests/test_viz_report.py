@@ -40,6 +40,9 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     summary = write_report([first, second], output)
     text = output.read_text(encoding="utf-8")
     assert summary.size_bytes == output.stat().st_size <= 20e6
+    umask = os.umask(0)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask  # shareable, not mkstemp's 0600
     # plotly.js inlined once; no script or stylesheet from the network
     assert len(re.findall(r"<script[^>]*\bsrc=", text)) == 0
     assert "<link" not in text
