@@ -3,29 +3,15 @@ never overwriting without --force; image export through kaleido (the system's Ch
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from viz_helpers import write_tiny_run
+from viz_helpers import viz_dependencies_or_skip, write_tiny_run
 
-
-def _viz_dependencies_or_skip() -> None:
-    """Dash, Plotly and kaleido (the viz extra): a failure under CI=true, a skip elsewhere."""
-    missing = [
-        name for name in ("dash", "plotly", "kaleido") if importlib.util.find_spec(name) is None
-    ]
-    if missing:
-        reason = f"the viz extra is not installed ({', '.join(missing)}): pip install -e '.[viz]'"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " (CI=true: may not be skipped)", pytrace=False)
-        pytest.skip(reason, allow_module_level=True)
-
-
-_viz_dependencies_or_skip()
+viz_dependencies_or_skip()
 
 import plotly.io as pio  # noqa: E402
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mscabm.io import FieldMeta, RunWriter
+from mscabm.runner import CELL_COLUMNS  # the columns real runs write
 from mscabm.vocab import LATTICE_CODES, MOBILE_CODES, TISSUE_CODES, CellType, KeratinocyteState
 
 FIELDS = (
@@ -14,14 +18,6 @@ FIELDS = (
     FieldMeta("cxcl8", "pg/mL", "CXCL8 (IL-8)", "CXCL8", 6000.0, 30.0),
 )
 TIMESERIES = ("score_total", "count_neutrophil", "viable_epidermis_thickness_um")
-CELL_COLUMNS = {
-    "cell_id": np.uint64,
-    "type": np.uint8,
-    "voxel": np.int64,
-    "state": np.uint8,
-    "birth_step": np.int64,
-    "height_um": np.float32,
-}
 #: Where the tiny 2-D run keeps its neutrophil (z, x) and its NET, every frame.
 NEUTROPHIL_AT = (5, 3)
 NET_AT = (6, 10)
@@ -122,3 +118,15 @@ def frame_inputs(shape: tuple[int, ...], frame: int) -> dict:
             "height_um": np.array([10.0, 10.0], dtype=np.float32),
         },
     }
+
+
+def viz_dependencies_or_skip() -> None:
+    """Dash, Plotly and kaleido (the viz extra): a failure under CI=true, a skip elsewhere."""
+    missing = [
+        name for name in ("dash", "plotly", "kaleido") if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        reason = f"the viz extra is not installed ({', '.join(missing)}): pip install -e '.[viz]'"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: may not be skipped)", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
