@@ -47,18 +47,13 @@ typedef struct {
     const int64_t *level_offsets;
 } mg_lanes_grid;
 
-/* One depth line of a colour, forward elimination of one row: the lanes' _line_forward_row. */
-MG_INLINE void mg_lanes_sweep_voxel(const int L, const double *depth, const double *lateral,
-                                    const double *inv_pivot, const double *b, double *x,
-                                    mg_index row, mg_index rs, mg_index c, mg_index plus,
-                                    mg_index minus, int below)
+/* The end of a forward-elimination voxel: t += depth x (the row below), x = t / pivot. */
+MG_INLINE void mg_lanes_eliminate(const int L, const double *depth, const double *inv_pivot,
+                                  double *x, mg_index row, mg_index rs, mg_index c, int below,
+                                  double *t)
 {
-    double t[MG_LANES_MAX];
-    const double lp = lateral[row + c], lm = lateral[row + minus], ip = inv_pivot[row + c];
+    const double ip = inv_pivot[row + c];
     int k;
-    for (k = 0; k < L; k++)
-        t[k] = b[(row + c) * L + k]
-               + (0.0 + (lp * x[(row + plus) * L + k] + lm * x[(row + minus) * L + k]));
     if (below) {
         const double d = depth[row - rs + c];
         for (k = 0; k < L; k++)
@@ -66,6 +61,21 @@ MG_INLINE void mg_lanes_sweep_voxel(const int L, const double *depth, const doub
     }
     for (k = 0; k < L; k++)
         x[(row + c) * L + k] = t[k] * ip;
+}
+
+/* One depth line of a colour, forward elimination of one row: the lanes' _line_forward_row. */
+MG_INLINE void mg_lanes_sweep_voxel(const int L, const double *depth, const double *lateral,
+                                    const double *inv_pivot, const double *b, double *x,
+                                    mg_index row, mg_index rs, mg_index c, mg_index plus,
+                                    mg_index minus, int below)
+{
+    double t[MG_LANES_MAX];
+    const double lp = lateral[row + c], lm = lateral[row + minus];
+    int k;
+    for (k = 0; k < L; k++)
+        t[k] = b[(row + c) * L + k]
+               + (0.0 + (lp * x[(row + plus) * L + k] + lm * x[(row + minus) * L + k]));
+    mg_lanes_eliminate(L, depth, inv_pivot, x, row, rs, c, below, t);
 }
 
 MG_INLINE void mg_lanes_forward_row(const int L, mg_index nc, mg_index rs, mg_index row,
@@ -78,17 +88,10 @@ MG_INLINE void mg_lanes_forward_row(const int L, mg_index nc, mg_index rs, mg_in
     int k;
     if (from_zero) {
         for (; c < end; c += 2) {
-            const double ip = inv_pivot[row + c];
             double t[MG_LANES_MAX];
             for (k = 0; k < L; k++)
                 t[k] = b[(row + c) * L + k];
-            if (below) {
-                const double d = depth[row - rs + c];
-                for (k = 0; k < L; k++)
-                    t[k] = t[k] + d * x[(row - rs + c) * L + k];
-            }
-            for (k = 0; k < L; k++)
-                x[(row + c) * L + k] = t[k] * ip;
+            mg_lanes_eliminate(L, depth, inv_pivot, x, row, rs, c, below, t);
         }
         return;
     }
