@@ -47,16 +47,20 @@ _RUNS = {
     "1m": {"full": ("healthy_mouse", 30.0, None), "reduced": ("healthy_mouse", 15.0, None)},
     "2": {
         "full": ("psoriatic_drive_human", 30.0, None),
-        "reduced": ("psoriatic_drive_human", 21.0, None),
+        "reduced": ("psoriatic_drive_human", 21.0, 500.0),
     },
     "3": {"full": ("imq_mouse", 21.0, None), "reduced": ("imq_mouse", 21.0, 500.0)},
-    "3v": {"full": ("healthy_mouse", 6.0, 1000.0), "reduced": ("healthy_mouse", 6.0, 500.0)},
+    # reduced 3v: the first 6 days of the reduced 1m run (same scenario and section; one run)
+    "3v": {"full": ("healthy_mouse", 6.0, 1000.0), "reduced": ("healthy_mouse", 6.0, None)},
     # reduced 4: the shortest run that can show 30 days of persistence after the stop (day 13.5)
     # on a half-width section; the quarter-strength arm runs 30 days (a lesion it made would
     # still be there, which fails as the full check fails a lesion that outlasts 60 days)
     "4": {"full": ("psoriasis_human", 75.0, None), "reduced": ("psoriasis_human", 45.0, 500.0)},
     "4q": {"full": ("psoriasis_human", 75.0, None), "reduced": ("psoriasis_human", 30.0, 500.0)},
 }
+#: relative CPU cost of a simulated day (reduced runs, seconds per day on one core): orders the
+#: runs longest first so that the pool does not end on one long run
+_COST_PER_DAY = {"1h": 1.2, "1m": 1.4, "2": 1.6, "3": 2.1, "3v": 1.4, "4": 2.1, "4q": 1.1}
 #: runs each target needs besides its own
 _NEEDS = {"2": ("1h",), "3": ("3v",), "4": ("1h", "4q")}
 #: targets a user may ask for
@@ -126,14 +130,54 @@ class TargetResult:
         return {**asdict(self), "mean": self.mean, "n_in_range": self.n_in_range, "met": self.met}
 
 
-def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
-    """Run one seed of one target and return its summary measures."""
-    from mscabm.engine import Simulation
-
+def _run_overrides(target: str, reduced: bool) -> tuple[str, float, list[str]]:
+    """Scenario, days and ``--set`` overrides of one target's run."""
     scenario, days, width = _RUNS[target]["reduced" if reduced else "full"]
     overrides = [f"geometry.width_um={width}"] if width else []
     if target == "4q":
         overrides.append(_quarter_strength_events(scenario))
+    return scenario, days, overrides
+
+
+def _shared_runs(targets: Sequence[str], reduced: bool) -> list[tuple[str, ...]]:
+    """Targets grouped by simulation, longest run first.
+
+    Targets whose runs differ only in length (same scenario and overrides) share the longest:
+    a run's first days do not depend on its end (the reduced ``3v`` vehicle is the first 6
+    days of the reduced ``1m`` run). Groups are ordered by their expected cost, longest first,
+    so the last runs to finish are short ones.
+    """
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for target in targets:
+        scenario, _, overrides = _run_overrides(target, reduced)
+        groups.setdefault((scenario, tuple(overrides)), []).append(target)
+
+    def cost(group: list[str]) -> float:
+        return max(_RUNS[t]["reduced" if reduced else "full"][1] * _COST_PER_DAY[t] for t in group)
+
+    ordered = sorted(groups.values(), key=cost, reverse=True)
+    return [tuple(sorted(g, key=lambda t: _run_overrides(t, reduced)[1])) for g in ordered]
+
+
+def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
+    """Run one seed of one target and return its summary measures."""
+    return simulate_targets((target,), seed, reduced)[target]
+
+
+def simulate_targets(
+    targets: Sequence[str], seed: int, reduced: bool
+) -> dict[str, dict[str, float]]:
+    """Run one seed of targets that share a simulation; each target's summary measures.
+
+    The run lasts as long as the longest target's; each target is summarised from the
+    samples up to its own last day, as if its run had stopped there.
+    """
+    from mscabm.engine import Simulation
+
+    runs = {t: _run_overrides(t, reduced) for t in targets}
+    if len({(scenario, tuple(o)) for scenario, _, o in runs.values()}) != 1:
+        raise ValueError(f"targets {', '.join(targets)} do not share one simulation")
+    scenario, days, overrides = max(runs.values(), key=lambda run: run[1])
     sim = Simulation(scenario, rng=seed, days=days, overrides=overrides)
     steps_per_day = sim.steps_per_day
     baseline_thickness = sim.baseline["viable_epidermis_thickness_um"]
@@ -144,6 +188,21 @@ def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
             readouts = dict(sim.measure())
             readouts["day"] = sim.time_days
             samples.append(readouts)
+    return {
+        target: _summarise(
+            target,
+            [s for s in samples if s["day"] <= runs[target][1] + 1e-9],
+            runs[target][1],
+            baseline_thickness,
+        )
+        for target in targets
+    }
+
+
+def _summarise(
+    target: str, samples: list[dict[str, float]], days: float, baseline_thickness: float
+) -> dict[str, float]:
+    """A target's summary measures from the quarter-day samples of its run."""
     daily = [s for s in samples if abs(s["day"] - round(s["day"])) < 1e-9]
     thickness = np.array([s["viable_epidermis_thickness_um"] for s in daily])
     weekly = (
@@ -196,9 +255,11 @@ def simulate_target(target: str, seed: int, reduced: bool) -> dict[str, float]:
     }
 
 
-def _job(args: tuple[str, int, bool]) -> tuple[str, int, dict[str, float]]:
-    target, seed, reduced = args
-    return target, seed, simulate_target(target, seed, reduced)
+def _job(
+    args: tuple[tuple[str, ...], int, bool],
+) -> tuple[tuple[str, ...], int, dict[str, dict[str, float]]]:
+    targets, seed, reduced = args
+    return targets, seed, simulate_targets(targets, seed, reduced)
 
 
 def run_targets(
@@ -234,7 +295,7 @@ def run_targets(
     if not 1 <= seeds <= len(_SEEDS):
         raise ValueError(f"--seeds must be 1-{len(_SEEDS)}")
     needed = list(dict.fromkeys([*targets, *(n for t in targets for n in _NEEDS.get(t, ()))]))
-    jobs = [(t, s, reduced) for t in needed for s in _SEEDS[:seeds]]
+    jobs = [(group, s, reduced) for group in _shared_runs(needed, reduced) for s in _SEEDS[:seeds]]
     results: dict[tuple[str, int], dict[str, float]] = {}
     # one single-threaded simulation per core ("spawn": libgomp is not fork-safe once used)
     previous_threads = os.environ.get("OMP_NUM_THREADS")
@@ -244,10 +305,11 @@ def run_targets(
         with ProcessPoolExecutor(
             max_workers=workers or os.cpu_count() or 1, mp_context=context
         ) as pool:
-            for target, seed, summary in pool.map(_job, jobs):
-                results[(target, seed)] = summary
+            for group, seed, summaries in pool.map(_job, jobs):
+                for target, summary in summaries.items():
+                    results[(target, seed)] = summary
                 if progress is not None:
-                    progress(f"target {target} seed {seed} done")
+                    progress(f"target {' and '.join(group)} seed {seed} done")
     finally:
         if previous_threads is None:
             os.environ.pop("OMP_NUM_THREADS", None)
