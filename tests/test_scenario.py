@@ -66,6 +66,28 @@ def test_extends_merges_and_appends_events(tmp_path):
     assert spec.geometry.species == "human"
 
 
+def test_a_shorter_child_ends_before_inherited_events_but_not_before_its_own(tmp_path):
+    # imq_mouse stops its inducer on day 5.5: a 4-day child simply ends before that, as
+    # `--days 4` does; an event the child itself schedules after its own end is an error
+    short = write(tmp_path, "short.yaml", "extends: imq_mouse\ntime: {duration_days: 4}\n")
+    spec = load_scenario(short)
+    assert spec.time.duration_days == 4
+    assert max(e.day for e in spec.events) > 4
+    own = write(
+        tmp_path,
+        "own.yaml",
+        """
+        extends: imq_mouse
+        time: {duration_days: 4}
+        events:
+          - {day: 4.5, kind: stop_inducer, target: inducer}
+        """,
+    )
+    with pytest.raises(ScenarioError, match="after the end") as error:
+        load_scenario(own)
+    assert "own.yaml" in str(error.value)
+
+
 def test_extends_relative_path(tmp_path):
     write(tmp_path, "base.yaml", "geometry: {width_um: 300}\n")
     child = write(tmp_path, "child.yaml", "extends: base.yaml\ntime: {duration_days: 2}\n")
