@@ -13,7 +13,8 @@ One self-describing HDF5 file holds a whole run (schema in ``DESIGN.md``)::
     /fields/<id>           (F, z, [y,] x) float32, uncompressed, one chunk per frame, with HDF5
                            dimension scales time / z / [y /] x (``/fields/time`` is a hard link
                            to ``/time``; ``/fields/z`` etc. hold voxel-centre positions in µm)
-    /cells/<column>        ragged per frame, gzip; /cells/frame_offsets (F + 1,) int64
+    /cells/<column>        ragged per frame, gzip; /cells/frame_offsets (F + 1,) int64; a coded
+                           column (``type``) has attr "codes" (JSON name -> code)
     /timeseries/<name>     (S,) float64 with /timeseries/time_days (extended LAST)
     /events                (E,) table: day, kind, target, amount, note
 
@@ -503,6 +504,9 @@ class RunWriter:
         Names of the scalar time series (see the table in ``DESIGN.md``).
     cell_columns : dict of str to numpy.dtype
         Per-cell columns stored for every frame (e.g. ``cell_id`` uint64, ``type`` uint8).
+    cell_codes : dict of str to dict of str to int, optional
+        For coded cell columns, their name -> code table (stored as the column's ``codes``
+        attribute, e.g. ``{"type": {"keratinocyte": 0, ...}}``).
     overwrite : bool, default False
         Replace an existing file instead of raising :class:`FileExistsError`.
 
@@ -541,6 +545,7 @@ class RunWriter:
         lattice_codes: Mapping[str, int],
         timeseries_names: Sequence[str],
         cell_columns: Mapping[str, np.dtype | type | str],
+        cell_codes: Mapping[str, Mapping[str, int]] | None = None,
         overwrite: bool = False,
     ) -> None:
         path = Path(path)
@@ -561,6 +566,18 @@ class RunWriter:
         for name, dtype in column_dtypes.items():
             if dtype.kind not in "biuf":
                 raise ValueError(f"cell column {name!r}: dtype {dtype} is not numeric")
+        cell_codes = {
+            name: {str(key): int(code) for key, code in codes.items()}
+            for name, codes in (cell_codes or {}).items()
+        }
+        for name, table in cell_codes.items():
+            if name not in column_dtypes or column_dtypes[name].kind not in "iu":
+                raise ValueError(f"cell_codes: {name!r} is not an integer cell column")
+            limits = np.iinfo(column_dtypes[name])
+            if any(not limits.min <= code <= limits.max for code in table.values()):
+                raise ValueError(
+                    f"cell_codes[{name!r}] must fit {column_dtypes[name]}, got {table}"
+                )
         codes = {str(name): int(code) for name, code in lattice_codes.items()}
         if any(not 0 <= code <= 255 for code in codes.values()):
             raise ValueError(f"lattice codes must lie in 0..255, got {codes}")
@@ -590,6 +607,7 @@ class RunWriter:
                 codes,
                 timeseries_names,
                 column_dtypes,
+                cell_codes,
             )
             file.flush()
         except BaseException:
@@ -637,6 +655,7 @@ class RunWriter:
         codes: dict[str, int],
         timeseries_names: tuple[str, ...],
         column_dtypes: dict[str, np.dtype],
+        cell_codes: dict[str, dict[str, int]],
     ) -> None:
         json_names = []
         for name, value in root_attrs.items():
@@ -726,6 +745,8 @@ class RunWriter:
                 compression_opts=_GZIP_LEVEL,
                 shuffle=True,
             )
+            if name in cell_codes:
+                cells[name].attrs["codes"] = _to_json(cell_codes[name])
         offsets = series(cells, "frame_offsets", "i8", _SERIES_CHUNK_ROWS)
         offsets.resize((1,))
         offsets[0] = 0

@@ -19,7 +19,7 @@ from mscabm import io as _io
 from mscabm.defaults import FIELD_DISPLAY
 from mscabm.engine import Simulation
 from mscabm.scenario import Scenario, load_scenario
-from mscabm.vocab import LATTICE_CODES
+from mscabm.vocab import CELL_TYPES, LATTICE_CODES
 
 CELL_COLUMNS = {
     "cell_id": np.uint64,
@@ -103,6 +103,7 @@ def _writer(sim: Simulation, path: Path, overwrite: bool) -> _io.RunWriter:
         lattice_codes=LATTICE_CODES,
         timeseries_names=sim.readout_names,
         cell_columns=CELL_COLUMNS,
+        cell_codes={"type": {name: code for code, name in enumerate(CELL_TYPES)}},
         overwrite=overwrite,
     )
 

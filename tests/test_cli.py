@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,6 +75,10 @@ def test_cli_resume_and_fork(tmp_path):
     assert [step for step, _ in checkpoints] == [120, 240]
     with h5py.File(path, "r") as file:
         before = file["lattice/tissue"][()]
+        # /cells/type names its codes: every stored type is one of the named cell types
+        type_codes = json.loads(file["cells/type"].attrs["codes"])
+        assert type_codes["keratinocyte"] == 0 and type_codes["neutrophil"] == 2
+        assert set(np.unique(file["cells/type"][()]).tolist()) <= set(type_codes.values())
     resumed = RUNNER.invoke(app, ["run", "--resume", str(path), "--quiet"])
     assert resumed.exit_code == 0, resumed.output
     with h5py.File(path, "r") as file:

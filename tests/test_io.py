@@ -259,6 +259,7 @@ def test_raw_layout_with_h5py(tmp_path: Path) -> None:
         np.testing.assert_array_equal(file["cells/frame_offsets"][()], [0, 0, 3, 4])
         assert json.loads(file["lattice/tissue"].attrs["codes"]) == LATTICE_CODES
         assert json.loads(file["lattice/net"].attrs["codes"]) == {"none": 0, "net": 1}
+        assert "codes" not in file["cells/type"].attrs  # only when the writer is given them
         assert file["lattice/tissue"].dtype == np.uint8
         assert file["lattice/sc_height_um"].shape == (3, 8)
 
@@ -310,6 +311,8 @@ def test_write_frame_rejects_bad_input_and_writes_nothing(tmp_path: Path) -> Non
         ({"cell_columns": {"frame_offsets": np.int64}}, "reserved"),
         ({"cell_columns": {"name": np.dtype("U4")}}, "not numeric"),
         ({"lattice_codes": {"none": 0, "big": 256}}, "0..255"),
+        ({"cell_codes": {"nothing": {"a": 1}}}, "not an integer cell column"),
+        ({"cell_codes": {"type": {"a": 300}}}, "must fit uint8"),
         ({"attrs": {"seed": 1}}, "scenario"),
         ({"attrs": {"seed": -1, "scenario": ""}}, "seed"),
         ({"attrs": {"seed": 1, "scenario": "", "schema_version": 9}}, "set by RunWriter"),
