@@ -830,12 +830,14 @@ def _check_names(
             )
         if event.kind == "fix_field" and event.amount < 0:
             raise _fail("a fixed level must be ≥ 0 pg/mL", (*loc, "amount"), marks, file_name)
-        # a run shortened on the command line (--days, --set) or by a file that extends this
-        # one simply ends before later events; only a file that sets both is contradicting itself
-        same_file = _line_of((*loc, "day"), marks, file_name)[0] == _line_of(
-            ("time", "duration_days"), marks, file_name
-        )[0]
-        if event.day > scenario.time.duration_days and not shortened and same_file:
+        # a run shortened on the command line (--days, --set time.duration_days) or by a file
+        # that extends the event's file simply ends before later events; an event written
+        # where its run's end is written (one file) or given with --set is a mistake
+        event_source = _line_of((*loc, "day"), marks, file_name)[0]
+        inherited = event_source != _line_of(("time", "duration_days"), marks, file_name)[
+            0
+        ] and not event_source.startswith("--set")
+        if event.day > scenario.time.duration_days and not shortened and not inherited:
             raise _fail(
                 f"day {event.day} is after the end of the run ({scenario.time.duration_days} days)",
                 (*loc, "day"),

@@ -86,6 +86,12 @@ def test_a_shorter_child_ends_before_inherited_events_but_not_before_its_own(tmp
     with pytest.raises(ScenarioError, match="after the end") as error:
         load_scenario(own)
     assert "own.yaml" in str(error.value)
+    assert load_scenario("imq_mouse", overrides=["time.duration_days=4"]).time.duration_days == 4
+    with pytest.raises(ScenarioError, match="after the end"):  # an event given on the command line
+        load_scenario(
+            "healthy_mouse",
+            overrides=["events=[{day: 40, kind: fix_field, target: il17a, amount: 1}]"],
+        )
 
 
 def test_extends_relative_path(tmp_path):
