@@ -139,5 +139,6 @@ def main() -> None:
     print(json.dumps({"pairs": pairs, "overhead_per_row_s": overhead,
                       "resolve_per_row_s": resolve_s, "speedup_median": speedup}))
 
+
 if __name__ == "__main__":
     main()

@@ -833,11 +833,11 @@ def _check_names(
         # a run shortened on the command line (--days, --set time.duration_days) or by a file
         # that extends the event's file simply ends before later events; an event written
         # where its run's end is written (one file) or given with --set is a mistake
-        event_source = _line_of((*loc, "day"), marks, file_name)[0]
-        inherited = event_source != _line_of(("time", "duration_days"), marks, file_name)[
-            0
-        ] and not event_source.startswith("--set")
-        if event.day > scenario.time.duration_days and not shortened and not inherited:
+        if event.day > scenario.time.duration_days and not shortened:
+            event_source = _line_of((*loc, "day"), marks, file_name)[0]
+            end_source = _line_of(("time", "duration_days"), marks, file_name)[0]
+            if event_source != end_source and not event_source.startswith("--set"):
+                continue  # inherited from the file this one extends
             raise _fail(
                 f"day {event.day} is after the end of the run ({scenario.time.duration_days} days)",
                 (*loc, "day"),
