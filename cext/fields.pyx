@@ -21,6 +21,7 @@ adds the partials of each field serially in run order, so results are bit-identi
 
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t
+from libc.stdlib cimport calloc, free
 
 # Lanes of a tridiagonal batch handled together: forward and backward sweeps over one block
 # stay in cache (64 lanes x 512 rows x 8 B = 256 KiB per array).
@@ -753,6 +754,98 @@ cdef _Grid _make_grid(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint
     g.colour_columns = &colour_columns[0]
     g.colour_ptr = &colour_ptr[0]
     return g
+
+
+def mg_tables_kind(const int64_t[::1] level_cols, const int64_t[::1] level_offsets,
+                   const int64_t[::1] neighbours_plus, const int64_t[::1] neighbours_minus,
+                   Py_ssize_t n_axes, const int64_t[::1] aggregate,
+                   const int64_t[::1] colour_columns, const int64_t[::1] colour_ptr,
+                   Py_ssize_t ptr_width):
+    """What the hierarchy tables are: -1 not valid, 0 valid, 1 valid and a line grid.
+
+    The compiled form of the content checks of ``_fields_check_multigrid`` and of
+    ``_fields_is_line`` (mscabm._kernels, which states the conditions): table shapes are
+    checked by the caller (``n_total`` columns per table, ``ptr_width`` = colours + 1 per
+    level). An invalid table is then checked again in Python for the message.
+    """
+    cdef Py_ssize_t n_levels = level_cols.shape[0], n_total = aggregate.shape[0]
+    cdef Py_ssize_t level, a, j, k, n, local, used, coarse, first, position, colour
+    cdef bint line
+    cdef uint8_t* seen
+    if (n_levels == 0 or n_axes < 1 or ptr_width < 2
+            or colour_ptr.shape[0] != n_levels * ptr_width
+            or level_offsets.shape[0] != n_levels or colour_columns.shape[0] != n_total
+            or neighbours_plus.shape[0] != n_axes * n_total
+            or neighbours_minus.shape[0] != n_axes * n_total):
+        return -1
+    # levels: non-empty, one after another from column 0, the last with one column
+    used = 0
+    for level in range(n_levels):
+        if level_cols[level] < 1 or level_offsets[level] != used:
+            return -1
+        used = used + level_cols[level]
+    if used > n_total or level_cols[n_levels - 1] != 1:
+        return -1
+    # every table entry of a used column points inside its level (the next level for
+    # aggregate); colour ranges split each level's columns
+    for level in range(n_levels):
+        first = level_offsets[level]
+        n = level_cols[level]
+        for j in range(first, first + n):
+            for a in range(n_axes):
+                if not (0 <= neighbours_plus[a * n_total + j] < n
+                        and 0 <= neighbours_minus[a * n_total + j] < n):
+                    return -1
+            if not 0 <= colour_columns[j] < n:
+                return -1
+            if level + 1 < n_levels and not 0 <= aggregate[j] < level_cols[level + 1]:
+                return -1
+        if (colour_ptr[level * ptr_width] != first
+                or colour_ptr[level * ptr_width + ptr_width - 1] != first + n):
+            return -1
+        for k in range(ptr_width - 1):
+            if colour_ptr[level * ptr_width + k + 1] < colour_ptr[level * ptr_width + k]:
+                return -1
+    # a line grid: one axis, three colours, halving levels, neighbours c +- 1 (periodic),
+    # aggregate c // 2, colour ranges holding even columns, odd columns and the last column of
+    # an odd level with more than one column, each column once
+    if n_axes != 1 or ptr_width != 4:
+        return 0
+    for level in range(n_levels - 1):
+        if level_cols[level + 1] != (level_cols[level] + 1) // 2:
+            return 0
+    seen = <uint8_t*>calloc(used, 1)
+    if seen == NULL:
+        raise MemoryError()
+    line = True
+    coarse = used - level_cols[n_levels - 1]
+    for level in range(n_levels):
+        first = level_offsets[level]
+        n = level_cols[level]
+        for j in range(first, first + n):
+            local = j - first
+            if (neighbours_plus[j] != (local + 1) % n
+                    or neighbours_minus[j] != (local - 1 + n) % n
+                    or (j < coarse and aggregate[j] != local // 2)):
+                line = False
+                break
+            position = first + colour_columns[j]
+            if seen[position]:
+                line = False
+                break
+            seen[position] = 1
+            for k in range(3):
+                if (colour_ptr[level * 4 + k] <= j < colour_ptr[level * 4 + k + 1]):
+                    break
+            local = colour_columns[j]
+            colour = 2 if (n % 2 == 1 and n > 1 and local == n - 1) else local % 2
+            if colour != k:
+                line = False
+                break
+        if not line:
+            break
+    free(seen)
+    return 1 if line else 0
 
 
 def mg_vcycle(Py_ssize_t nz, Py_ssize_t n_total, Py_ssize_t n_axes, bint line,

@@ -389,7 +389,7 @@ def test_mg_line_kernels_give_the_general_path_bits(monkeypatch, shape, lateral_
         return _kernels.field_mg_vcycle(mg, residual), conc, result
 
     fast = run()
-    monkeypatch.setattr(_kernels, "_fields_is_line", lambda *tables: False)
+    monkeypatch.setattr(_kernels, "_fields_tables_kind", lambda *tables: 0)  # valid, not a line
     general = run()
     assert np.array_equal(fast[0], general[0]) and np.array_equal(fast[1], general[1])
     for got, want in zip(fast[2], general[2], strict=True):
@@ -405,6 +405,53 @@ def test_mg_line_detection_rejects_other_tables():
     shifted = mg.neighbours_plus.copy()
     shifted[0, :9] = (np.arange(9) + 2) % 9
     assert not _kernels._fields_check_multigrid(mg._replace(neighbours_plus=shifted))[4]
+
+
+def _numpy_tables_kind(mg):
+    """The NumPy checks' verdict on mg's tables: -1 invalid, 0 valid, 1 valid line grid."""
+    tables = (mg.level_cols, mg.level_offsets, mg.neighbours_plus, mg.neighbours_minus,
+              mg.aggregate, mg.colour_columns, mg.colour_ptr)  # fmt: skip
+    try:
+        _kernels._fields_check_tables(*tables)
+    except ValueError:
+        return -1
+    cols, _, plus, minus, aggregate, colours, ptr = tables
+    return int(_kernels._fields_is_line(cols, plus, minus, aggregate, colours, ptr))
+
+
+@pytest.mark.parametrize(("shape", "lateral_bc"), [*HIERARCHY_CASES, ((7, 16), "periodic")])
+def test_compiled_table_check_agrees_with_its_numpy_twin(shape, lateral_bc):
+    """The compiled verdict on the hierarchy tables (checked every step) is the NumPy checks'
+    on valid tables and on 200 tables with one entry changed or two entries swapped; an
+    invalid table still raises the NumPy check's message."""
+    mg = skin_hierarchy(shape, lateral_bc, n_fields=1)
+    assert _kernels._fields_check_multigrid(mg)[4] == (_numpy_tables_kind(mg) == 1)
+    rng = np.random.default_rng(sum(shape))
+    names = ("level_offsets", "neighbours_plus", "neighbours_minus", "aggregate",
+             "colour_columns", "colour_ptr")  # fmt: skip
+    verdicts = set()
+    for _ in range(200):
+        name = names[rng.integers(len(names))]
+        table = getattr(mg, name).copy()
+        flat = table.reshape(-1)
+        i, j = rng.integers(flat.size, size=2)
+        if rng.random() < 0.5:
+            flat[i] = flat[i] + rng.choice([-2, -1, 1, 2])
+        else:
+            flat[[i, j]] = flat[[j, i]]
+        changed = mg._replace(**{name: table})
+        want = _numpy_tables_kind(changed)
+        verdicts.add(want)
+        got = _kernels._fields_tables_kind(
+            changed.level_cols, changed.level_offsets, changed.neighbours_plus,
+            changed.neighbours_minus, changed.aggregate, changed.colour_columns,
+            changed.colour_ptr,
+        )  # fmt: skip
+        assert got == want, (name, i, j)
+        if want < 0:
+            with pytest.raises(ValueError, match=r"mg |points outside|colour_ptr|aggregate"):
+                _kernels._fields_check_multigrid(changed)
+    assert -1 in verdicts and (0 in verdicts or _numpy_tables_kind(mg) == 0)
 
 
 def test_fields_with_identical_coefficients_share_one_set():
