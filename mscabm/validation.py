@@ -49,18 +49,20 @@ _RUNS = {
         "full": ("psoriatic_drive_human", 30.0, None),
         "reduced": ("psoriatic_drive_human", 21.0, 500.0),
     },
-    "3": {"full": ("imq_mouse", 21.0, None), "reduced": ("imq_mouse", 21.0, 500.0)},
+    # reduced 3: the shortest run that sees a resolution within 14 days of the last dose (day 5)
+    "3": {"full": ("imq_mouse", 21.0, None), "reduced": ("imq_mouse", 19.0, 500.0)},
     # reduced 3v: the first 6 days of the reduced 1m run (same scenario and section; one run)
     "3v": {"full": ("healthy_mouse", 6.0, 1000.0), "reduced": ("healthy_mouse", 6.0, None)},
     # reduced 4: the shortest run that can show 30 days of persistence after the stop (day 13.5)
-    # on a half-width section; the quarter-strength arm runs 30 days (a lesion it made would
-    # still be there, which fails as the full check fails a lesion that outlasts 60 days)
-    "4": {"full": ("psoriasis_human", 75.0, None), "reduced": ("psoriasis_human", 45.0, 500.0)},
-    "4q": {"full": ("psoriasis_human", 75.0, None), "reduced": ("psoriasis_human", 30.0, 500.0)},
+    # on a quarter-width section; the quarter-strength arm runs 20 days, the stimulus and 6.5
+    # days after it (a lesion it made would still be there, which fails as the full check fails
+    # a lesion that outlasts 60 days)
+    "4": {"full": ("psoriasis_human", 75.0, None), "reduced": ("psoriasis_human", 45.0, 250.0)},
+    "4q": {"full": ("psoriasis_human", 75.0, None), "reduced": ("psoriasis_human", 20.0, 250.0)},
 }
 #: relative CPU cost of a simulated day (reduced runs, seconds per day on one core): orders the
 #: runs longest first so that the pool does not end on one long run
-_COST_PER_DAY = {"1h": 1.2, "1m": 1.4, "2": 1.6, "3": 2.1, "3v": 1.4, "4": 2.1, "4q": 1.1}
+_COST_PER_DAY = {"1h": 1.2, "1m": 1.3, "2": 1.6, "3": 2.3, "3v": 1.3, "4": 1.5, "4q": 0.75}
 #: runs each target needs besides its own
 _NEEDS = {"2": ("1h",), "3": ("3v",), "4": ("1h", "4q")}
 #: targets a user may ask for
