@@ -1249,28 +1249,34 @@ def _fields_check_multigrid(mg: FieldMultigrid) -> tuple[int, int, int, int, boo
     n_fields = sets.size
     if n_fields == 0 or sets.min() < 0 or sets.max() >= n_sets:
         raise ValueError(f"mg.coefficient_set must list one of the {n_sets} sets per field")
-    kind = _fields_tables_kind(cols, offsets, plus, minus, aggregate, colours, ptr)
+    tables = _MgTables(cols, offsets, plus, minus, aggregate, colours, ptr)
+    kind = _fields_tables_kind(tables)
     if kind < 0:  # say what is wrong (the checks below raise; the compiled check agrees)
-        _fields_check_tables(cols, offsets, plus, minus, aggregate, colours, ptr)
+        _fields_check_tables(tables)
         kind = int(_fields_is_line(cols, plus, minus, aggregate, colours, ptr))
     return n_fields, nz, n_total, n_axes, kind == 1
 
 
-def _fields_tables_kind(
-    cols: np.ndarray,
-    offsets: np.ndarray,
-    plus: np.ndarray,
-    minus: np.ndarray,
-    aggregate: np.ndarray,
-    colours: np.ndarray,
-    ptr: np.ndarray,
-) -> int:
+class _MgTables(NamedTuple):
+    """The index tables of a :class:`FieldMultigrid` whose dtypes and shapes are checked."""
+
+    cols: np.ndarray
+    offsets: np.ndarray
+    plus: np.ndarray
+    minus: np.ndarray
+    aggregate: np.ndarray
+    colours: np.ndarray
+    ptr: np.ndarray
+
+
+def _fields_tables_kind(tables: _MgTables) -> int:
     """The compiled verdict on checked-shape tables: -1 invalid, 0 valid, 1 valid line grid.
 
     The same conditions as :func:`_fields_check_tables` and :func:`_fields_is_line` (its
     NumPy twins, compared in tests/test_fields_kernels.py), in one pass without temporaries:
     the tables are rebuilt whenever the tissue changes, so they are checked every step.
     """
+    cols, offsets, plus, minus, aggregate, colours, ptr = tables
     kind = _fields_ext.mg_tables_kind(
         cols, offsets, plus.ravel(), minus.ravel(), plus.shape[0], aggregate, colours,
         ptr.ravel(), ptr.shape[1],
@@ -1278,16 +1284,9 @@ def _fields_tables_kind(
     return int(kind)
 
 
-def _fields_check_tables(
-    cols: np.ndarray,
-    offsets: np.ndarray,
-    plus: np.ndarray,
-    minus: np.ndarray,
-    aggregate: np.ndarray,
-    colours: np.ndarray,
-    ptr: np.ndarray,
-) -> None:
+def _fields_check_tables(tables: _MgTables) -> None:
     """Raise ``ValueError`` naming the first table of checked shape that breaks its layout."""
+    cols, offsets, plus, minus, aggregate, colours, ptr = tables
     n_total = plus.shape[1]
     ends = offsets + cols
     if cols.min() < 1 or offsets[0] != 0 or np.any(offsets[1:] != ends[:-1]) or ends[-1] > n_total:

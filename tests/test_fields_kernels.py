@@ -409,14 +409,19 @@ def test_mg_line_detection_rejects_other_tables():
 
 def _numpy_tables_kind(mg):
     """The NumPy checks' verdict on mg's tables: -1 invalid, 0 valid, 1 valid line grid."""
-    tables = (mg.level_cols, mg.level_offsets, mg.neighbours_plus, mg.neighbours_minus,
-              mg.aggregate, mg.colour_columns, mg.colour_ptr)  # fmt: skip
+    tables = mg_tables(mg)
     try:
-        _kernels._fields_check_tables(*tables)
+        _kernels._fields_check_tables(tables)
     except ValueError:
         return -1
     cols, _, plus, minus, aggregate, colours, ptr = tables
     return int(_kernels._fields_is_line(cols, plus, minus, aggregate, colours, ptr))
+
+
+def mg_tables(mg):
+    return _kernels._MgTables(mg.level_cols, mg.level_offsets, mg.neighbours_plus,
+                              mg.neighbours_minus, mg.aggregate, mg.colour_columns,
+                              mg.colour_ptr)  # fmt: skip
 
 
 @pytest.mark.parametrize(("shape", "lateral_bc"), [*HIERARCHY_CASES, ((7, 16), "periodic")])
@@ -442,11 +447,7 @@ def test_compiled_table_check_agrees_with_its_numpy_twin(shape, lateral_bc):
         changed = mg._replace(**{name: table})
         want = _numpy_tables_kind(changed)
         verdicts.add(want)
-        got = _kernels._fields_tables_kind(
-            changed.level_cols, changed.level_offsets, changed.neighbours_plus,
-            changed.neighbours_minus, changed.aggregate, changed.colour_columns,
-            changed.colour_ptr,
-        )  # fmt: skip
+        got = _kernels._fields_tables_kind(mg_tables(changed))
         assert got == want, (name, i, j)
         if want < 0:
             with pytest.raises(ValueError, match=r"mg |points outside|colour_ptr|aggregate"):
