@@ -1341,6 +1341,9 @@ class RunData:
         Stratum-corneum height (time, [y,] x) in µm.
     n_frames : int
         Number of complete frames.
+    cell_codes : dict of str to dict of str to int
+        For coded cell columns (``type``), the name -> code table stored with the column
+        (empty for files written before the tables were stored).
     """
 
     path: Path
@@ -1355,6 +1358,7 @@ class RunData:
     n_frames: int
     cell_offsets: np.ndarray = field(repr=False)
     cell_columns: tuple[str, ...] = field(repr=False)
+    cell_codes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         shape = "x".join(str(n) for n in self.tissue.shape[1:])
@@ -1516,6 +1520,12 @@ def _load_run(path: Path, file: h5py.File) -> RunData:
         columns=["day", "kind", "target", "amount", "note"],
     )
     cell_offsets = _dataset(file, "cells/frame_offsets")[: n_frames + 1].astype(np.int64)
+    cell_columns = tuple(json.loads(file["cells"].attrs["columns"]))
+    cell_codes = {
+        name: {str(key): int(code) for key, code in json.loads(codes).items()}
+        for name in cell_columns
+        if (codes := file["cells"][name].attrs.get("codes")) is not None
+    }
     return RunData(
         path=path,
         attrs=attrs,
@@ -1528,7 +1538,8 @@ def _load_run(path: Path, file: h5py.File) -> RunData:
         sc_height_um=height,
         n_frames=n_frames,
         cell_offsets=cell_offsets,
-        cell_columns=tuple(json.loads(file["cells"].attrs["columns"])),
+        cell_columns=cell_columns,
+        cell_codes=cell_codes,
     )
 
 

@@ -22,7 +22,7 @@ from viz_helpers import NET_AT, NEUTROPHIL_AT, field_values, tissue_layers, writ
 
 from mscabm._version import SCHEMA_VERSION
 from mscabm.cli import app as cli_app
-from mscabm.io import RunFileError
+from mscabm.io import RunFileError, open_run
 from mscabm.viz import SliceSpec, open_reader
 from mscabm.viz.render import (
     MOBILE_STYLE,
@@ -33,7 +33,7 @@ from mscabm.viz.render import (
     quantise,
     tissue_to_rgb,
 )
-from mscabm.vocab import IMMUNE_TYPES, TISSUE_CODES
+from mscabm.vocab import IMMUNE_TYPES, TISSUE_CODES, CellType
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,6 +131,17 @@ def test_describe_voxel_names_what_is_there(tmp_path: Path) -> None:
     assert [(c["type"], c["state"]) for c in above["cells"]] == [("keratinocyte", "spinous")]
     assert reader.describe_voxel(0, NET_AT)["net"]
     assert reader.describe_voxel(0, (11, 0))["tissue"] == "air"
+
+
+def test_cell_types_are_named_by_the_table_stored_in_the_file(tmp_path: Path) -> None:
+    """A run carries its cell-type names (/cells/type "codes"); the viewer names cells by that
+    table, and by this package's table only for files written without one."""
+    stored = {"basal_kc": int(CellType.KERATINOCYTE), "pmn": int(CellType.NEUTROPHIL)}
+    path = write_tiny_run(tmp_path / "run.h5", cell_codes={"type": stored})
+    assert open_run(path).cell_codes == {"type": stored}
+    reader = open_reader(path)
+    assert [c["type"] for c in reader.describe_voxel(2, NEUTROPHIL_AT)["cells"]] == ["pmn"]
+    assert open_run(write_tiny_run(tmp_path / "old.h5")).cell_codes == {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def write_tiny_run(
     writer_pause=None,
     status: str = "complete",
     noise_seed: int | None = None,
+    cell_codes: dict[str, dict[str, int]] | None = None,
 ) -> Path:
     """Write a small run whose every stored value is known (see the helpers above)."""
     dims = ("z", "x") if len(shape) == 2 else ("z", "y", "x")
@@ -65,6 +66,7 @@ def write_tiny_run(
         lattice_codes=LATTICE_CODES,
         timeseries_names=TIMESERIES,
         cell_columns=CELL_COLUMNS,
+        cell_codes=cell_codes,
     ) as writer:
         writer.append_events([(1.0, "fix_field", "il17a", 10.0, "test event")])
         for frame in range(n_frames):

@@ -133,6 +133,8 @@ class FrameReader:
         Scheduled events (day, kind, target, amount, note).
     tissue_codes, mobile_codes : dict of int to str
         Names of the codes in ``/lattice/tissue`` and ``/lattice/mobile``.
+    cell_type_names : dict of int to str
+        Names of the cell-type codes of ``/cells/type``.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -160,6 +162,11 @@ class FrameReader:
         self.events: pd.DataFrame = run.events
         self.tissue_codes = _invert_codes(run.tissue.attrs.get("codes", {}))
         self.mobile_codes = _invert_codes(run.mobile.attrs.get("codes", {}))
+        # names of the cell-type codes stored with /cells/type (this package's table for
+        # files written before it was stored)
+        self.cell_type_names = _invert_codes(
+            run.cell_codes.get("type") or {name: code for code, name in enumerate(CELL_TYPES)}
+        )
         self._cells: OrderedDict[int, pd.DataFrame] = OrderedDict()
         self._field_ranges: dict[tuple[str, bool], tuple[float, float]] = {}
         # the replay app serves requests in threads: the caches are shared between them
@@ -437,7 +444,7 @@ class FrameReader:
         for row in here.itertuples(index=False):
             row_values = row._asdict()
             type_code = int(row_values.get("type", -1))
-            type_name = CELL_TYPES[type_code] if 0 <= type_code < len(CELL_TYPES) else None
+            type_name = self.cell_type_names.get(type_code)
             state_code = int(row_values.get("state", 0))
             state = (
                 _KERATINOCYTE_STATES.get(state_code, str(state_code))
