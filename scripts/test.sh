@@ -8,4 +8,5 @@ cd "$REPO"
 ruff check .
 # Test files are spread over one worker per core (pytest-xdist), each file on one worker so
 # its module fixtures are made once; MSCABM_TEST_WORKERS=0 runs everything in this process.
-python -m pytest -n "${MSCABM_TEST_WORKERS:-auto}" --dist loadfile "$@"
+# The 15 slowest tests are listed at the end: CI must stay under 20 minutes.
+python -m pytest -n "${MSCABM_TEST_WORKERS:-auto}" --dist loadfile --durations=15 "$@"
