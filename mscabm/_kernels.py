@@ -1253,7 +1253,7 @@ def _fields_check_multigrid(mg: FieldMultigrid) -> tuple[int, int, int, int, boo
     kind = _fields_tables_kind(tables)
     if kind < 0:  # say what is wrong (the checks below raise; the compiled check agrees)
         _fields_check_tables(tables)
-        kind = int(_fields_is_line(cols, plus, minus, aggregate, colours, ptr))
+        kind = int(_fields_is_line(tables))
     return n_fields, nz, n_total, n_axes, kind == 1
 
 
@@ -1314,20 +1314,14 @@ def _fields_check_tables(tables: _MgTables) -> None:
         raise ValueError("colour_columns points outside its level")
 
 
-def _fields_is_line(
-    cols: np.ndarray,
-    plus: np.ndarray,
-    minus: np.ndarray,
-    aggregate: np.ndarray,
-    colours: np.ndarray,
-    ptr: np.ndarray,
-) -> bool:
-    """Whether the tables are those of one periodic lateral axis (the 2-D section).
+def _fields_is_line(tables: _MgTables) -> bool:
+    """Whether valid tables are those of one periodic lateral axis (the 2-D section).
 
     That is: each level halves the last (rounding up), neighbours ``c ± 1`` modulo the level's
     columns, aggregate ``c // 2``, and three colours: even columns, odd columns, and the last
     column of an odd level with more than one column.
     """
+    cols, _, plus, minus, aggregate, colours, ptr = tables
     if plus.shape[0] != 1 or ptr.shape[1] != 4:
         return False
     counts = cols.tolist()

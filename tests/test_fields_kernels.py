@@ -414,8 +414,7 @@ def _numpy_tables_kind(mg):
         _kernels._fields_check_tables(tables)
     except ValueError:
         return -1
-    cols, _, plus, minus, aggregate, colours, ptr = tables
-    return int(_kernels._fields_is_line(cols, plus, minus, aggregate, colours, ptr))
+    return int(_kernels._fields_is_line(tables))
 
 
 def mg_tables(mg):

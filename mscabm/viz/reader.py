@@ -164,8 +164,9 @@ class FrameReader:
         self.mobile_codes = _invert_codes(run.mobile.attrs.get("codes", {}))
         # names of the cell-type codes stored with /cells/type (this package's table for
         # files written before it was stored)
-        self.cell_type_names = _invert_codes(
-            run.cell_codes.get("type") or {name: code for code, name in enumerate(CELL_TYPES)}
+        stored_type_codes = run.cell_codes.get("type")
+        self.cell_type_names = (
+            _invert_codes(stored_type_codes) if stored_type_codes else dict(enumerate(CELL_TYPES))
         )
         self._cells: OrderedDict[int, pd.DataFrame] = OrderedDict()
         self._field_ranges: dict[tuple[str, bool], tuple[float, float]] = {}
