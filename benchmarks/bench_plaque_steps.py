@@ -36,7 +36,7 @@ from ruamel.yaml import YAML
 
 from mscabm import io as mscabm_io
 from mscabm.engine import Simulation
-from mscabm.scenario import load_scenario
+from mscabm.scenario import reload_scenario
 
 SCENARIO = "psoriasis_human"
 SEED = 1
@@ -64,7 +64,7 @@ def plaque_checkpoint(days: float, width_um: float, cache: Path) -> Path:
 def restored(checkpoint: Path) -> Simulation:
     """A simulation restored from ``checkpoint``."""
     arrays, meta = mscabm_io.load_checkpoint(checkpoint)
-    spec = load_scenario(YAML(typ="safe", pure=True).load(meta["scenario"]))
+    spec = reload_scenario(YAML(typ="safe", pure=True).load(meta["scenario"]))
     sim = Simulation(spec, rng=int(meta["seed"]))
     sim.restore(arrays, meta)
     return sim
@@ -98,7 +98,8 @@ def main() -> int:
             profiler.disable()
         walls.append(wall / args.steps * 1e3)
         phases = " ".join(
-            f"{name} {seconds / args.steps * 1e3:.2f}" for name, seconds in sim.phase_seconds.items()
+            f"{name} {seconds / args.steps * 1e3:.2f}"
+            for name, seconds in sim.phase_seconds.items()
         )
         print(
             f"repeat {repeat}: {walls[-1]:.2f} ms/step wall, {cpu / args.steps * 1e3:.2f} CPU "

@@ -43,7 +43,13 @@ from mscabm.grid import Grid
 from mscabm.layout import Layout, build_layout
 from mscabm.processes import immune, keratinocytes, transport, vessels
 from mscabm.random import RandomStream
-from mscabm.scenario import Scenario, compile_rules, load_scenario, memory_t_entry_per_h
+from mscabm.scenario import (
+    Scenario,
+    compile_rules,
+    load_scenario,
+    memory_t_entry_per_h,
+    reload_scenario,
+)
 from mscabm.state import (
     CAPILLARY_SCHEMA,
     CORNEOCYTE_SCHEMA,
@@ -149,9 +155,7 @@ class Simulation(mesa.Model):
         ]
         if isinstance(spec, Scenario):
             if overrides or days is not None:
-                spec = load_scenario(
-                    spec.model_dump(mode="json"), overrides=overrides, duration_days=days
-                )
+                spec = reload_scenario(spec, overrides=overrides, duration_days=days)
         else:
             spec = load_scenario(
                 spec if spec is not None else "healthy_human",

@@ -18,7 +18,7 @@ import numpy as np
 from mscabm import io as _io
 from mscabm.defaults import FIELD_DISPLAY
 from mscabm.engine import Simulation
-from mscabm.scenario import Scenario, load_scenario
+from mscabm.scenario import Scenario, load_scenario, reload_scenario
 from mscabm.vocab import CELL_TYPES, LATTICE_CODES
 
 CELL_COLUMNS = {
@@ -228,9 +228,7 @@ def run(
     if not isinstance(spec, Scenario):
         spec = load_scenario(spec, overrides=overrides, duration_days=days, seed=seed)
     elif overrides or days is not None or seed is not None:
-        spec = load_scenario(
-            spec.model_dump(mode="json"), overrides=overrides, duration_days=days, seed=seed
-        )
+        spec = reload_scenario(spec, overrides=overrides, duration_days=days, seed=seed)
     sim = Simulation(spec, rng=seed)
     path = Path(output) if output is not None else default_output(spec, sim.seed)
     return _run_new(sim, path, force, progress)
@@ -268,7 +266,7 @@ def resume(path: str | Path, *, progress: Callable[[Progress], None] | None = No
         )
     _, checkpoint = checkpoints[-1]
     arrays, meta = _io.load_checkpoint(checkpoint)
-    spec = load_scenario(_scenario_mapping(meta["scenario"]))
+    spec = reload_scenario(_scenario_mapping(meta["scenario"]))
     sim = Simulation(spec, rng=int(meta["seed"]))
     sim.restore(arrays, meta)
     writer = _io.RunWriter.reopen_for_resume(
@@ -314,7 +312,7 @@ def fork(
         The new run file.
     """
     arrays, meta = _io.load_checkpoint(checkpoint)
-    spec = load_scenario(
+    spec = reload_scenario(
         _scenario_mapping(meta["scenario"]), overrides=overrides, duration_days=days
     )
     sim = Simulation(spec, rng=int(meta["seed"]))

@@ -597,6 +597,53 @@ def load_scenario(
     ScenarioError
         With the file, line and key of the first problem.
     """
+    return _load(source, overrides, duration_days, seed, stored=False)
+
+
+def reload_scenario(
+    scenario: Scenario | Mapping,
+    *,
+    overrides: Iterable[str] = (),
+    duration_days: float | None = None,
+    seed: int | None = None,
+) -> Scenario:
+    """Validate again a scenario that was validated before, with changes.
+
+    A scenario shortened when it was made (``--days``, ``duration_days``) keeps the events
+    its file schedules after the new end; they never fire. Loading it again (a run resumed
+    or forked from its stored scenario, a :class:`Scenario` run with overrides) passes over
+    those events as the first load did, where :func:`load_scenario` would report them.
+    Events given in ``overrides`` after the end are still an error.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`Scenario`, or the resolved scenario a run file stores, parsed.
+    overrides, duration_days, seed
+        As for :func:`load_scenario`.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        With the key of the first problem.
+    """
+    if isinstance(scenario, Scenario):
+        scenario = scenario.model_dump(mode="json")
+    return _load(scenario, overrides, duration_days, seed, stored=True)
+
+
+def _load(
+    source: str | Path | Mapping,
+    overrides: Iterable[str],
+    duration_days: float | None,
+    seed: int | None,
+    stored: bool,
+) -> Scenario:
+    """:func:`load_scenario`; ``stored``: events of ``source`` after its end are passed over."""
     marks: Marks = {}
     if isinstance(source, Mapping):
         file_name = "<mapping>"
@@ -694,7 +741,8 @@ def load_scenario(
         raise ScenarioError(
             _describe_error(first) + more, file=file, line=line, key=".".join(map(str, loc))
         ) from None
-    _check_names(scenario, marks, file_name, merged_to_user, shortened=duration_days is not None)
+    shortened = duration_days is not None
+    _check_names(scenario, marks, file_name, merged_to_user, shortened, stored)
     _check_geometry(scenario, marks, file_name)
     return scenario
 
@@ -719,6 +767,7 @@ def _check_names(
     file_name: str,
     merged_to_user: dict[int, int],
     shortened: bool = False,
+    stored: bool = False,
 ) -> None:
     signals = vocab.signal_names()
     saturations: dict[tuple, tuple[float, int]] = {}
@@ -831,13 +880,14 @@ def _check_names(
         if event.kind == "fix_field" and event.amount < 0:
             raise _fail("a fixed level must be ≥ 0 pg/mL", (*loc, "amount"), marks, file_name)
         # a run shortened on the command line (--days, --set time.duration_days) or by a file
-        # that extends the event's file simply ends before later events; an event written
-        # where its run's end is written (one file) or given with --set is a mistake
+        # that extends the event's file simply ends before later events, and so does a
+        # scenario loaded again (``stored``: it was shortened when first loaded); an event
+        # written where its run's end is written (one file) or given with --set is a mistake
         if event.day > scenario.time.duration_days and not shortened:
             event_source = _line_of((*loc, "day"), marks, file_name)[0]
             end_source = _line_of(("time", "duration_days"), marks, file_name)[0]
-            if event_source != end_source and not event_source.startswith("--set"):
-                continue  # inherited from the file this one extends
+            if not event_source.startswith("--set") and (stored or event_source != end_source):
+                continue  # inherited from the file this one extends, or from the first load
             raise _fail(
                 f"day {event.day} is after the end of the run ({scenario.time.duration_days} days)",
                 (*loc, "day"),

@@ -95,6 +95,37 @@ def test_cli_resume_and_fork(tmp_path):
     assert wrong.exit_code == 2
 
 
+def test_a_run_shortened_before_its_scenarios_events_resumes_and_forks(tmp_path):
+    # imq_mouse stops its inducer on day 5.5: a 1-day run stores that event past its end,
+    # and resuming or forking it loads the stored scenario again
+    path = tmp_path / "short.h5"
+    options = [*TINY, "--set", "time.checkpoint_every_days=0.5"]
+    done = RUNNER.invoke(app, ["run", "imq_mouse", "-o", str(path), "--days", "1", "--quiet", *options])
+    assert done.exit_code == 0, done.output
+    with h5py.File(path, "r") as file:
+        before = file["lattice/tissue"][()]
+    resumed = RUNNER.invoke(app, ["run", "--resume", str(path), "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    with h5py.File(path, "r") as file:
+        np.testing.assert_array_equal(file["lattice/tissue"][()], before)
+    checkpoint = run_io.list_checkpoints(path)[0][1]
+    same_end = RUNNER.invoke(
+        app, ["run", "--from-checkpoint", str(checkpoint), "-o", str(tmp_path / "f1.h5"), "--quiet"]
+    )
+    assert same_end.exit_code == 0, same_end.output
+    longer = tmp_path / "f6.h5"
+    past_the_stop = RUNNER.invoke(
+        app,
+        ["run", "--from-checkpoint", str(checkpoint), "-o", str(longer), "--days", "6",
+         "--quiet", "--set", "time.checkpoint_every_days=10"],
+    )  # fmt: skip
+    assert past_the_stop.exit_code == 0, past_the_stop.output
+    with h5py.File(longer, "r") as file:  # the stored day-5.5 event fires in the longer arm
+        assert b"stop_inducer" in file["events"]["kind"].tolist()
+    with h5py.File(tmp_path / "f1.h5", "r") as file:
+        assert b"stop_inducer" not in file["events"]["kind"].tolist()
+
+
 def test_progress_bar_writes_when_not_quiet(tmp_path):
     env = {**os.environ, "COLUMNS": "120"}
     done = subprocess.run(

@@ -12,7 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from mscabm.cli import app
-from mscabm.scenario import ScenarioError, compile_rules, load_scenario, shipped_scenarios
+from mscabm.engine import Simulation
+from mscabm.scenario import (
+    ScenarioError,
+    compile_rules,
+    load_scenario,
+    reload_scenario,
+    shipped_scenarios,
+)
 
 RUNNER = CliRunner()
 
@@ -92,6 +99,26 @@ def test_a_shorter_child_ends_before_inherited_events_but_not_before_its_own(tmp
             "healthy_mouse",
             overrides=["events=[{day: 40, kind: fix_field, target: il17a, amount: 1}]"],
         )
+
+
+def test_a_scenario_loaded_again_passes_over_the_events_its_first_load_cut_off():
+    # the scenario a run stores, or a Scenario run with overrides, is validated again:
+    # events its shortening left after the end are passed over, as on the first load
+    short = load_scenario("imq_mouse", duration_days=3)
+    assert max(e.day for e in short.events) > 3
+    assert reload_scenario(short) == short
+    stored = short.model_dump(mode="json")
+    assert reload_scenario(stored, seed=5).seed == 5
+    wider = reload_scenario(short, overrides=["geometry.width_um=300"])
+    assert wider.geometry.width_um == 300 and wider.events == short.events
+    with pytest.raises(ScenarioError, match="after the end"):  # only this load's own events
+        load_scenario(stored)
+    with pytest.raises(ScenarioError, match="after the end"):
+        reload_scenario(
+            short, overrides=["events=[{day: 4, kind: fix_field, target: il17a, amount: 1}]"]
+        )
+    sim = Simulation(short, rng=1, overrides=["geometry.width_um=100"])
+    assert sim.spec.events == short.events and sim.total_steps == 3 * sim.steps_per_day
 
 
 def test_extends_relative_path(tmp_path):
