@@ -3,7 +3,9 @@
 
 Wrapped by ``mscabm._kernels.evaluate_rules``, which validates the arrays and sorts the rules
 by (cell type, behaviour) into ``rule_order`` with CSR offsets ``group_start`` (group
-``t * n_behaviours + j``). Twin: ``mscabm._reference.evaluate_rules``.
+``t * n_behaviours + j``). Twin: ``mscabm._reference.evaluate_rules``. ``gather_signals``
+fills the signal matrix the rules read (wrapper ``mscabm._kernels.gather_signals``, twin
+``mscabm._reference.gather_signals``).
 
 Meaning, per cell of type t and behaviour j::
 
@@ -22,7 +24,7 @@ from cython.parallel cimport prange
 # below this many items a loop runs on one thread (OpenMP start-up and barriers cost more)
 cdef Py_ssize_t PARALLEL_MIN_WORK = 20000
 from libc.math cimport pow
-from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
 
 
 cdef inline double hill_term(double s, double half_max, double hill_power) noexcept nogil:
@@ -81,3 +83,47 @@ def evaluate_rules(const double[::1] signals, Py_ssize_t n_signals,
                 b = base[p] + (saturation_up[p] - base[p]) * (1.0 - keep_up)
                 b = b + (saturation_down[p] - b) * (1.0 - keep_down)
                 out[i * n_behaviours + j] = b
+
+
+def gather_signals(const double[::1] conc, Py_ssize_t n_voxels, const int64_t[::1] voxels,
+                   const int64_t[::1] field_columns, const int64_t[::1] counts,
+                   Py_ssize_t width, const int64_t[::1] neighbours, Py_ssize_t k,
+                   const int64_t[::1] count_columns, const int32_t[::1] own_type,
+                   const uint8_t[::1] membership, Py_ssize_t n_groups, int64_t[::1] total,
+                   double[::1] signals, Py_ssize_t n_signals):
+    """Write each cell's field levels and contact counts into its row of ``signals``.
+
+    Cell i at voxel v: ``signals[i, field_columns[f]] = conc[f, v]``; with ``width > 0`` the
+    counts of v and its ``k`` neighbours (``neighbours[v, j]``, -1 reads row ``n_voxels`` of
+    ``counts``) are summed per column (int64), ``membership[own_type[i], g]`` is taken from
+    column ``g < n_groups`` when ``own_type[i] >= 0``, and column ``g`` goes to
+    ``signals[i, count_columns[g]]`` unless that is -1. ``total`` is int64 scratch of
+    ``width``. Other entries of ``signals`` are left as they are.
+    """
+    cdef Py_ssize_t n_cells = voxels.shape[0], n_fields = field_columns.shape[0]
+    cdef Py_ssize_t i, f, g, j, row
+    cdef int64_t v, u, t
+    with nogil:
+        # field by field: each gather reads one field's row (it stays in cache)
+        for f in range(n_fields):
+            row = field_columns[f]
+            for i in range(n_cells):
+                signals[i * n_signals + row] = conc[f * n_voxels + voxels[i]]
+        for i in range(n_cells if width > 0 else 0):
+            v = voxels[i]
+            row = i * n_signals
+            for g in range(width):
+                total[g] = counts[v * width + g]
+            for j in range(k):
+                u = neighbours[v * k + j]
+                if u < 0:
+                    u = n_voxels
+                for g in range(width):
+                    total[g] = total[g] + counts[u * width + g]
+            t = own_type[i]
+            if t >= 0:
+                for g in range(n_groups):
+                    total[g] = total[g] - membership[t * n_groups + g]
+            for g in range(width):
+                if count_columns[g] >= 0:
+                    signals[row + count_columns[g]] = <double>total[g]

@@ -554,6 +554,132 @@ def prepare_rules(
     )  # fmt: skip
 
 
+def gather_signals(
+    conc: np.ndarray,
+    voxels: np.ndarray,
+    field_columns: np.ndarray,
+    n_signals: int,
+    *,
+    counts: np.ndarray | None = None,
+    neighbours: np.ndarray | None = None,
+    count_columns: np.ndarray | None = None,
+    own_type: np.ndarray | None = None,
+    membership: np.ndarray | None = None,
+) -> np.ndarray:
+    """Signal matrix of cells at ``voxels``: the field levels there and contact counts.
+
+    Row i (the cell at voxel ``v = voxels[i]``) holds ``conc[f, v]`` in column
+    ``field_columns[f]``. With ``counts`` (and ``neighbours``, ``count_columns``), column
+    ``g`` of ``counts`` summed over v and its neighbours (``neighbours[v, j]``; -1, off the
+    lattice, reads the zero row ``n_voxels``) goes to column ``count_columns[g]`` (-1:
+    nowhere), as float64 of the exact integer sum; with ``own_type`` the cell's own
+    membership ``membership[own_type[i], g]`` is taken off the first ``n_groups`` columns
+    first (a cell does not count itself; -1 takes nothing off). Every other entry is 0.
+    The independent NumPy twin is :func:`mscabm._reference.gather_signals`.
+
+    Parameters
+    ----------
+    conc : numpy.ndarray of float64, shape (n_fields, n_voxels)
+        Field levels per voxel.
+    voxels : numpy.ndarray of int64, shape (n_cells,)
+        Voxel of each cell, in [0, n_voxels).
+    field_columns : numpy.ndarray of int64, shape (n_fields,)
+        Signal column of each field, in [0, n_signals).
+    n_signals : int
+        Columns of the matrix.
+    counts : numpy.ndarray of int64, shape (n_voxels + 1, width), optional
+        Per voxel counts (e.g. cells of each contact group, NETs); row ``n_voxels`` is zero.
+    neighbours : numpy.ndarray of int64, shape (n_voxels, k), optional
+        Neighbour table (:meth:`mscabm.grid.Grid.neighbour_table`), -1 for outside.
+    count_columns : numpy.ndarray of int64, shape (width,), optional
+        Signal column of each column of ``counts``, in [-1, n_signals).
+    own_type : numpy.ndarray of int32, shape (n_cells,), optional
+        Row of ``membership`` of each cell, or -1.
+    membership : numpy.ndarray of bool, shape (n_codes, n_groups), optional
+        Groups each row counts in (``n_groups <= width``); needed with ``own_type``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_cells, n_signals)
+
+    Raises
+    ------
+    ValueError
+        On a wrong dtype, shape or contiguity, an index out of range, two sources for one
+        signal column, a nonzero off-lattice row of ``counts``, or contact arguments given
+        in part.
+    """
+    if isinstance(n_signals, bool) or not isinstance(n_signals, int | np.integer):
+        raise ValueError(f"n_signals must be an integer, got {n_signals!r}")
+    n_signals = int(n_signals)
+    if n_signals < 0:
+        raise ValueError(f"n_signals must be >= 0, got {n_signals}")
+    field_columns = _check_array("field_columns", field_columns, np.int64, (None,))
+    n_fields = field_columns.shape[0]
+    conc = _check_array("conc", conc, np.float64, (n_fields, None))
+    n_voxels = conc.shape[1]
+    voxels = _check_array("voxels", voxels, np.int64, (None,))
+    n_cells = voxels.shape[0]
+    if n_cells and (voxels.min() < 0 or voxels.max() >= n_voxels):
+        raise ValueError(f"voxels must be in [0, {n_voxels})")
+    targets = [field_columns]
+    contact = (counts, neighbours, count_columns)
+    if all(a is None for a in contact):
+        if own_type is not None or membership is not None:
+            raise ValueError("own_type and membership need counts, neighbours and count_columns")
+        width = k = n_groups = 0
+        counts = neighbours = count_columns = np.zeros(1, dtype=np.int64)
+        own_type = np.zeros(1, dtype=np.int32)
+        membership = np.zeros(1, dtype=np.uint8)
+    elif any(a is None for a in contact):
+        raise ValueError("counts, neighbours and count_columns go together")
+    else:
+        counts = _check_array("counts", counts, np.int64, (n_voxels + 1, None))
+        width = counts.shape[1]
+        if counts[n_voxels].any():
+            raise ValueError(f"row {n_voxels} of counts (off the lattice) must be zero")
+        neighbours = _check_array("neighbours", neighbours, np.int64, (n_voxels, None))
+        k = neighbours.shape[1]
+        if neighbours.size and (neighbours.min() < -1 or neighbours.max() >= n_voxels):
+            raise ValueError(f"neighbours must be in [-1, {n_voxels}) (-1 marks outside)")
+        count_columns = _check_array("count_columns", count_columns, np.int64, (width,))
+        if width and (count_columns.min() < -1 or count_columns.max() >= n_signals):
+            raise ValueError(f"count_columns must be in [-1, {n_signals}) (-1: not written)")
+        targets.append(count_columns[count_columns >= 0])
+        if own_type is None:
+            if membership is not None:
+                raise ValueError("membership is used only with own_type")
+            n_groups = 0
+            own_type = np.full(max(n_cells, 1), -1, dtype=np.int32)
+            membership = np.zeros(1, dtype=np.uint8)
+        else:
+            if membership is None:
+                raise ValueError("own_type needs membership")
+            membership = _check_array("membership", membership, np.bool_, (None, None))
+            n_codes, n_groups = membership.shape
+            if n_groups > width:
+                raise ValueError(f"membership has {n_groups} groups, counts only {width} columns")
+            own_type = _check_array("own_type", own_type, np.int32, (n_cells,))
+            if n_cells and (own_type.min() < -1 or own_type.max() >= n_codes):
+                raise ValueError(f"own_type must be in [-1, {n_codes}) (rows of membership)")
+            membership = membership.view(np.uint8).reshape(-1)
+            if not membership.size:
+                membership = np.zeros(1, dtype=np.uint8)
+    columns = np.concatenate(targets)
+    if columns.size and (columns.min() < 0 or columns.max() >= n_signals):
+        raise ValueError(f"field_columns must be in [0, {n_signals})")
+    if np.unique(columns).size != columns.size:
+        raise ValueError("field_columns and count_columns must name each signal column once")
+    signals = np.zeros((n_cells, n_signals))
+    if n_cells and n_signals:
+        _rules_ext.gather_signals(
+            conc.reshape(-1), n_voxels, voxels, field_columns, counts.reshape(-1), width,
+            neighbours.reshape(-1), k, count_columns, own_type, membership, n_groups,
+            np.zeros(max(width, 1), dtype=np.int64), signals.reshape(-1), n_signals,
+        )  # fmt: skip
+    return signals
+
+
 # -------------------------------------------------------------------- lattice (cext/lattice.pyx)
 # (section: column stacks, rasterisation, moves with exclusion, neighbour counts)
 

@@ -110,6 +110,29 @@ def evaluate_rules(
 # -------------------------------------------------------------------------------------- lattice
 
 
+def gather_signals(
+    conc, voxels, field_columns, n_signals, *, counts=None, neighbours=None, count_columns=None,
+    own_type=None, membership=None,
+) -> np.ndarray:
+    """Twin of :func:`mscabm._kernels.gather_signals`: whole-array gathers."""
+    signals = np.zeros((len(voxels), n_signals))
+    signals[:, field_columns] = conc[:, voxels].T
+    if counts is None:
+        return signals
+    off_lattice = counts.shape[0] - 1
+    around = neighbours[voxels]
+    around = np.where(around >= 0, around, off_lattice)
+    total = counts[voxels] + counts[around].sum(axis=1)
+    if own_type is not None:
+        own = own_type >= 0
+        total[np.flatnonzero(own)[:, None], np.arange(membership.shape[1])] -= membership[
+            own_type[own]
+        ]
+    written = count_columns >= 0
+    signals[:, count_columns[written]] = total[:, written]
+    return signals
+
+
 def stack_order(column, key, n_columns) -> tuple[np.ndarray, np.ndarray]:
     """Twin of :func:`mscabm._kernels.stack_order` (``np.lexsort``)."""
     column = np.asarray(column, dtype=np.int64)

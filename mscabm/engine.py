@@ -36,6 +36,7 @@ from typing import Any
 import mesa
 import numpy as np
 
+from mscabm import _kernels
 from mscabm import initial_state as _initial
 from mscabm import readouts as _readouts
 from mscabm.diffusion import FieldSolver
@@ -187,6 +188,8 @@ class Simulation(mesa.Model):
         self.field_signal_columns = np.array(
             [self.rules.signal_names.index(f) for f in self.field_ids], dtype=np.int64
         )
+        #: signal column of each column of ``immune.contact_counts`` (contact groups, NETs)
+        self.contact_signal_columns = immune.contact_signal_columns(self.rules.signal_names)
         self.fixed_levels: dict[str, float] = {}
         self.knocked_out: set[str] = set()
         self.blocked: set[tuple[int, int]] = set()
@@ -332,26 +335,26 @@ class Simulation(mesa.Model):
     def _signals(
         self, table: Table, rows: np.ndarray, cell_type: int, counts: np.ndarray | None = None
     ) -> np.ndarray:
-        n_signals = len(self.rules.signal_names)
-        signals = np.zeros((len(rows), n_signals))
+        names = self.rules.signal_names
         if table is self.state.kc:
             centre = table.z_bottom_um[rows] + 0.5 * table.height_um[rows]
             voxels = self.layout.voxel_of(table.column[rows], centre)
-            signals[:, self.rules.signal_names.index("height_above_bm_um")] = (
-                centre - self.layout.bm_height_um[table.column[rows]]
-            )
+            # keratinocytes count the immune cells and NETs around them
+            contact = immune.contact_arguments(self, counts) if len(rows) else {}
         else:
             voxels = table.voxel[rows]
-        signals[:, self.field_signal_columns] = self.state.conc[:, voxels].T
-        names = self.rules.signal_names
+            contact = {}
+        signals = _kernels.gather_signals(
+            self.state.conc, voxels, self.field_signal_columns, len(names), **contact
+        )
+        if table is self.state.kc:
+            signals[:, names.index("height_above_bm_um")] = (
+                centre - self.layout.bm_height_um[table.column[rows]]
+            )
         if len(rows):
             # the topical inducer reaches every tissue voxel (keratinocytes, vessels)
             in_tissue = self.state.region[voxels] != 0
             signals[:, names.index("inducer")] = np.where(in_tissue, self.inducer_level, 0.0)
-        if table is self.state.kc and len(rows):
-            contact = immune.contact_signals(self, voxels, None, counts)
-            for contact_name, values in contact.items():
-                signals[:, names.index(contact_name)] = values
         if table is self.state.capillaries and len(rows):
             signals[:, names.index("perfusion")] = table.dilation[rows]
         for blocked_type, signal in self.blocked:

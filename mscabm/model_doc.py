@@ -1048,7 +1048,8 @@ is that module's docstring):
   immune cells read the fields at their voxel, the inducer (in tissue voxels), `net_contact`,
   `contact_<type>` (cells of that type in the voxel and its von Neumann neighbours, the cell
   itself not counted) and their `efferocytosis_recent`. A blocked response reads 0; so does any
-  signal of the vocabulary that a cell type does not read.
+  signal of the vocabulary that a cell type does not read. (Field levels and contact counts are
+  gathered by `gather_signals` in `mscabm/_kernels.py`.)
 - **fields**: the secretion behaviours of keratinocytes and immune cells and the LL-37/DNA
   release of NETs become sources; one implicit step advances every transported field; held and
   knocked-out fields are set (section 7.2). Then neutrophils capture IL-17A (section 7.5.5).

@@ -338,3 +338,89 @@ def test_shared_terms_give_the_bits_of_terms_computed_rule_by_rule():
             b = base[t, j] + (up[t, j] - base[t, j]) * (1.0 - keep_up)
             b = b + (down[t, j] - b) * (1.0 - keep_down)
             assert got[i, j] == b
+
+
+# --- the signal matrix the rules read (gather_signals) -----------------------------------
+
+
+def test_gather_signals_by_hand():
+    # a line of 3 voxels (0 - 1 - 2, outside past both ends); width 2 counts plus NETs
+    conc = np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]])
+    neighbours = np.array([[-1, 1], [0, 2], [1, -1]])
+    counts = np.array([[1, 0, 0], [1, 1, 1], [0, 2, 0], [0, 0, 0]])  # row 3: off the lattice
+    membership = np.array([[True, False], [False, True]])
+    got = _kernels.gather_signals(
+        conc,
+        np.array([1, 0]),
+        np.array([4, 0]),
+        6,
+        counts=counts,
+        neighbours=neighbours,
+        count_columns=np.array([1, -1, 2]),
+        own_type=np.array([0, -1], dtype=np.int32),
+        membership=membership,
+    )
+    # field 1 goes to column 0, field 0 to column 4; count column 1 is not written
+    # cell 0 at voxel 1: group 0 sees 1 + 1 + 0 minus itself = 1, NETs 1 + 0 + 0 = 1
+    # cell 1 at voxel 0 (no own type): group 0 sees 1 + 1 = 2, NETs 0 + 1 = 1
+    assert got.tolist() == [[20.0, 1.0, 1.0, 0.0, 2.0, 0.0], [10.0, 2.0, 1.0, 0.0, 1.0, 0.0]]
+    no_contact = _kernels.gather_signals(conc, np.array([2]), np.array([1, 0]), 2)
+    assert no_contact.tolist() == [[30.0, 3.0]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_gather_signals_matches_its_twin(seed):
+    rng = np.random.default_rng(seed)
+    n_voxels, n_fields, width, n_codes = int(rng.integers(1, 60)), int(rng.integers(0, 5)), 5, 4
+    n_groups = int(rng.integers(0, width + 1))
+    n_signals = n_fields + width + 3
+    columns = rng.permutation(n_signals)
+    field_columns = columns[:n_fields].astype(np.int64)
+    count_columns = columns[n_fields : n_fields + width].astype(np.int64)
+    count_columns[rng.random(width) < 0.3] = -1
+    counts = rng.integers(0, 4, (n_voxels + 1, width)).astype(np.int64)
+    counts[n_voxels] = 0
+    neighbours = rng.integers(-1, n_voxels, (n_voxels, 4)).astype(np.int64)
+    n_cells = int(rng.integers(0, 80))
+    voxels = rng.integers(0, n_voxels, n_cells).astype(np.int64)
+    own_type = rng.integers(-1, n_codes, n_cells).astype(np.int32)
+    membership = rng.random((n_codes, n_groups)) < 0.5
+    conc = rng.normal(size=(n_fields, n_voxels))
+    contact = {"counts": counts, "neighbours": neighbours, "count_columns": count_columns}
+    for extra in ({}, contact, {**contact, "own_type": own_type, "membership": membership}):
+        got = _kernels.gather_signals(conc, voxels, field_columns, n_signals, **extra)
+        want = _reference.gather_signals(conc, voxels, field_columns, n_signals, **extra)
+        assert got.shape == (n_cells, n_signals)
+        assert np.array_equal(got, want)
+
+
+def test_gather_signals_rejects_bad_input():
+    conc = np.zeros((1, 3))
+    neighbours = np.full((3, 2), -1, dtype=np.int64)
+    counts = np.zeros((4, 2), dtype=np.int64)
+    contact = {"counts": counts, "neighbours": neighbours, "count_columns": np.array([1, 2])}
+    voxels, fields = np.array([0, 2]), np.array([0])
+    cases = [
+        ((conc, np.array([3]), fields, 3), {}, "voxels must be in"),
+        ((conc, voxels, np.array([3]), 3), {}, "field_columns must be in"),
+        ((conc, voxels, fields, 3), {**contact, "count_columns": np.array([0, 2])}, "once"),
+        ((conc, voxels, fields, 3), {"counts": counts}, "go together"),
+        ((conc, voxels, fields, 3), {"own_type": np.zeros(2, dtype=np.int32)}, "need counts"),
+        ((conc, voxels, fields, 3), {**contact, "count_columns": np.array([1, 3])}, "in \\[-1"),
+        ((conc, voxels, fields, 3), {**contact, "membership": np.ones((1, 1), bool)}, "only"),
+        ((conc, voxels, fields, 3), {**contact, "own_type": np.zeros(2, np.int32)}, "needs"),
+        ((conc, voxels, fields, 3), {**contact, "neighbours": neighbours + 4}, "neighbours"),
+        ((conc, voxels.astype(np.int32), fields, 3), {}, "dtype int64"),
+    ]
+    for args, keywords, match in cases:
+        with pytest.raises(ValueError, match=match):
+            _kernels.gather_signals(*args, **keywords)
+    off = counts.copy()
+    off[3, 0] = 1
+    with pytest.raises(ValueError, match="off the lattice"):
+        _kernels.gather_signals(conc, voxels, fields, 3, **{**contact, "counts": off})
+    with pytest.raises(ValueError, match="rows of membership"):
+        _kernels.gather_signals(
+            conc, voxels, fields, 3, **contact,
+            own_type=np.array([0, 1], dtype=np.int32), membership=np.ones((1, 2), bool),
+        )  # fmt: skip

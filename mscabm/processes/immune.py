@@ -54,6 +54,7 @@ hold, so a NET can only return IL-17A that was made by others.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -238,6 +239,30 @@ def contact_counts(sim: Simulation) -> np.ndarray:
     return np.bincount(keys, minlength=(n + 1) * width).reshape(n + 1, width)
 
 
+def contact_signal_columns(signal_names: Sequence[str]) -> np.ndarray:
+    """Signal column of each column of :func:`contact_counts` (``contact_<group>``, NETs)."""
+    names = [f"contact_{name}" for name, _ in _CONTACT_GROUPS] + ["net_contact"]
+    return np.array([list(signal_names).index(name) for name in names], dtype=np.int64)
+
+
+def contact_arguments(
+    sim: Simulation, counts: np.ndarray | None = None, own_type: np.ndarray | None = None
+) -> dict:
+    """The contact keywords of :func:`mscabm._kernels.gather_signals` for this step.
+
+    Counts over each voxel and its von Neumann neighbours; with ``own_type`` (int32 type
+    codes) a cell does not count itself. ``counts`` is :func:`contact_counts` of the current
+    state (computed when omitted).
+    """
+    return {
+        "counts": contact_counts(sim) if counts is None else counts,
+        "neighbours": sim.neighbour_table,
+        "count_columns": sim.contact_signal_columns,
+        "own_type": own_type,
+        "membership": None if own_type is None else _CONTACT_MEMBERSHIP,
+    }
+
+
 def contact_signals(
     sim: Simulation,
     voxels: np.ndarray,
@@ -246,27 +271,22 @@ def contact_signals(
 ) -> dict:
     """``net_contact`` and ``contact_<type or population>`` for cells at ``voxels``.
 
-    Counts over each voxel and its von Neumann neighbours; a cell does not count itself.
-    ``counts`` is :func:`contact_counts` of the current state (computed when omitted).
+    The values :func:`sense` and the keratinocytes' signals read (see
+    :func:`contact_arguments`), by signal name.
     """
-    if counts is None:
-        counts = contact_counts(sim)
-    n = sim.layout.n_voxels
-    membership = _CONTACT_MEMBERSHIP
-    n_groups = membership.shape[1]
-    neighbours = sim.neighbour_table[voxels]
-    neighbours = np.where(neighbours >= 0, neighbours, n)
-    # integer counts: exact in any order of summation (np.take: faster than fancy indexing)
-    total = np.take(counts, voxels, axis=0)
-    for k in range(neighbours.shape[1]):
-        total += np.take(counts, neighbours[:, k], axis=0)
-    if own_type is not None:
-        total[:, :n_groups] -= membership[own_type]
-    total = total.T.astype(np.float64)
-    out = {"net_contact": total[n_groups]}
-    for group, (name, _) in enumerate(_CONTACT_GROUPS):
-        out[f"contact_{name}"] = total[group]
-    return out
+    names = [f"contact_{name}" for name, _ in _CONTACT_GROUPS] + ["net_contact"]
+    columns = contact_signal_columns(names)
+    arguments = contact_arguments(
+        sim, counts, None if own_type is None else np.asarray(own_type, dtype=np.int32)
+    )
+    signals = _kernels.gather_signals(
+        np.zeros((0, sim.layout.n_voxels)),
+        np.asarray(voxels, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        len(names),
+        **{**arguments, "count_columns": columns},
+    )
+    return {name: signals[:, column] for name, column in zip(names, columns, strict=True)}
 
 
 def sense(sim: Simulation, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -277,16 +297,20 @@ def sense(sim: Simulation, counts: np.ndarray | None = None) -> tuple[np.ndarray
     table = sim.state.immune
     rows = table.rows()
     rules = sim.rules
-    signals = np.zeros((len(rows), len(rules.signal_names)))
     if len(rows) == 0:
+        signals = np.zeros((0, len(rules.signal_names)))
         return rows, rules.evaluate(signals, np.zeros(0, dtype=np.int32))
     voxels = table.voxel[rows]
     types = table.type[rows].astype(np.int32)
-    signals[:, sim.field_signal_columns] = sim.state.conc[:, voxels].T
+    signals = _kernels.gather_signals(
+        sim.state.conc,
+        voxels,
+        sim.field_signal_columns,
+        len(rules.signal_names),
+        **contact_arguments(sim, counts, types),
+    )
     in_tissue = sim.state.region[voxels] != 0
     signals[:, rules.signal_names.index("inducer")] = np.where(in_tissue, sim.inducer_level, 0.0)
-    for name, values in contact_signals(sim, voxels, types, counts).items():
-        signals[:, rules.signal_names.index(name)] = values
     signals[:, rules.signal_names.index("efferocytosis_recent")] = table.efferocytosis_recent[rows]
     for blocked_type, signal in sim.blocked:
         signals[types == blocked_type, signal] = 0.0
