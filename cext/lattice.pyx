@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Lattice kernels: column stacks, rasterisation, moves with exclusion, neighbour counts.
+"""Lattice kernels: column stacks, rasterisation, moves with exclusion, neighbour counts, and the
+scatter of per-cell rates onto voxels.
 
 Wrapped by ``mscabm._kernels`` (which validates ranges, so the loops need no checks); twins in
 ``mscabm._reference``. Voxel index on the unpadded grid is ``z * n_columns + c``.
@@ -194,3 +195,38 @@ def neighbour_count(const int32_t[::1] values, const int64_t[::1] padded_index,
             for o in range(n_offsets):
                 total = total + values[centre + offsets[o]]
             out[i] = total
+
+
+def scatter_rates(double[::1] out, Py_ssize_t n_voxels, const int64_t[::1] out_rows,
+                  const double[::1] values, Py_ssize_t n_columns,
+                  const int64_t[::1] value_columns, const int64_t[::1] voxels, double scale,
+                  double[::1] total, uint8_t[::1] seen, int64_t[::1] occupied):
+    """``out[out_rows[j], v] += scale * (sum of values[i, value_columns[j]] over cells at v)``.
+
+    Each sum starts from 0.0 and adds the cells in order (as ``np.bincount``); every voxel
+    holding a cell gets its row's ``+=`` once, others are untouched. ``out`` is raveled
+    ``(n_out_rows, n_voxels)``, ``values`` ``(n_cells, n_columns)``. Scratch: ``total``
+    (``n_voxels`` zeros, left zero), ``seen`` (``n_voxels`` zeros, left zero) and
+    ``occupied`` (``n_cells``).
+    """
+    cdef Py_ssize_t n_cells = voxels.shape[0], n_rows = out_rows.shape[0]
+    cdef Py_ssize_t i, j, n_occupied = 0
+    cdef int64_t v, column, row
+    with nogil:
+        for i in range(n_cells):  # the voxels holding cells, each once
+            v = voxels[i]
+            if not seen[v]:
+                seen[v] = 1
+                occupied[n_occupied] = v
+                n_occupied = n_occupied + 1
+        for j in range(n_rows):
+            column = value_columns[j]
+            row = out_rows[j] * n_voxels
+            for i in range(n_cells):
+                total[voxels[i]] = total[voxels[i]] + values[i * n_columns + column]
+            for i in range(n_occupied):
+                v = occupied[i]
+                out[row + v] = out[row + v] + scale * total[v]
+                total[v] = 0.0
+        for i in range(n_occupied):
+            seen[occupied[i]] = 0

@@ -932,6 +932,70 @@ def neighbour_count(
     return counts
 
 
+def scatter_rates(
+    out: np.ndarray,
+    out_rows: np.ndarray,
+    values: np.ndarray,
+    value_columns: np.ndarray,
+    voxels: np.ndarray,
+    scale: float,
+) -> None:
+    """Add per-cell rates onto the voxels that hold the cells, in place.
+
+    For each j, ``out[out_rows[j], v] += scale * s`` at every voxel v holding a cell, where
+    s sums ``values[i, value_columns[j]]`` over the cells at v in their order, starting from
+    0.0 (the sums of ``np.bincount``). Voxels without cells are untouched. The independent
+    NumPy twin is :func:`mscabm._reference.scatter_rates`.
+
+    Parameters
+    ----------
+    out : numpy.ndarray of float64, shape (n_out_rows, n_voxels)
+        Updated in place (e.g. field sources per voxel).
+    out_rows : numpy.ndarray of int64, shape (m,)
+        Distinct rows of ``out``.
+    values : numpy.ndarray of float64, shape (n_cells, n_columns)
+        Per-cell values (e.g. the behaviour matrix).
+    value_columns : numpy.ndarray of int64, shape (m,)
+        Column of ``values`` added into each of ``out_rows``.
+    voxels : numpy.ndarray of int64, shape (n_cells,)
+        Voxel of each cell, in [0, n_voxels).
+    scale : float
+        Finite factor applied to each voxel's sum.
+
+    Raises
+    ------
+    ValueError
+        On a wrong dtype, shape or contiguity, an index out of range, repeated ``out_rows``,
+        a read-only ``out`` or a scale that is not finite.
+    """
+    out = _check_array("out", out, np.float64, (None, None), writeable=True)
+    n_out_rows, n_voxels = out.shape
+    values = _check_array("values", values, np.float64, (None, None))
+    n_cells, n_columns = values.shape
+    out_rows = _check_array("out_rows", out_rows, np.int64, (None,))
+    value_columns = _check_array("value_columns", value_columns, np.int64, out_rows.shape)
+    voxels = _check_array("voxels", voxels, np.int64, (n_cells,))
+    scale = float(scale)
+    if not np.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale!r}")
+    if out_rows.size:
+        if out_rows.min() < 0 or out_rows.max() >= n_out_rows:
+            raise ValueError(f"out_rows must be in [0, {n_out_rows}) (rows of out)")
+        if np.unique(out_rows).size != out_rows.size:
+            raise ValueError("out_rows must not repeat a row")
+        if value_columns.min() < 0 or value_columns.max() >= n_columns:
+            raise ValueError(f"value_columns must be in [0, {n_columns}) (columns of values)")
+    if n_cells and (voxels.min() < 0 or voxels.max() >= n_voxels):
+        raise ValueError(f"voxels must be in [0, {n_voxels})")
+    if not (n_cells and out_rows.size):
+        return
+    _lattice_ext.scatter_rates(
+        out.reshape(-1), n_voxels, out_rows, values.reshape(-1), n_columns, value_columns,
+        voxels, scale, np.zeros(n_voxels), np.zeros(n_voxels, dtype=np.uint8),
+        np.empty(n_cells, dtype=np.int64),
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------------------- fields (cext/fields.pyx)
 # (section: diffusion-decay operator and tridiagonal solves)
 #

@@ -133,6 +133,14 @@ def gather_signals(
     return signals
 
 
+def scatter_rates(out, out_rows, values, value_columns, voxels, scale) -> None:
+    """Twin of :func:`mscabm._kernels.scatter_rates`: one bincount per row."""
+    occupied, where = np.unique(voxels, return_inverse=True)
+    for row, column in zip(out_rows, value_columns, strict=True):
+        made = np.bincount(where.ravel(), weights=values[:, column], minlength=len(occupied))
+        out[row, occupied] += scale * made
+
+
 def stack_order(column, key, n_columns) -> tuple[np.ndarray, np.ndarray]:
     """Twin of :func:`mscabm._kernels.stack_order` (``np.lexsort``)."""
     column = np.asarray(column, dtype=np.int64)

@@ -511,3 +511,54 @@ def test_bit_identical_with_one_or_two_threads():
     one = run_with_threads(1)
     assert len(one.split()) == 10
     assert one == run_with_threads(2)
+
+
+# --- per-cell rates onto voxels (scatter_rates) ---------------------------------------------
+
+
+def test_scatter_rates_by_hand():
+    out = np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    values = np.array([[1.0, 10.0], [2.0, 20.0], [4.0, 40.0]])  # cells 0 and 2 share voxel 2
+    voxels = np.array([2, 0, 2])
+    _kernels.scatter_rates(out, np.array([1, 0]), values, np.array([0, 1]), voxels, 0.5)
+    # row 1 gets column 0: voxel 0: 2 * 0.5; voxel 2: (1 + 4) * 0.5; voxel 1 untouched
+    # row 0 gets column 1: 1 + 20 * 0.5, 1, 1 + (10 + 40) * 0.5
+    assert out.tolist() == [[11.0, 1.0, 26.0], [1.0, 0.0, 2.5]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scatter_rates_matches_its_twin(seed):
+    rng = np.random.default_rng(seed)
+    n_voxels, n_cells, n_columns = int(rng.integers(1, 50)), int(rng.integers(0, 200)), 6
+    values = rng.normal(size=(n_cells, n_columns)) * (rng.random((n_cells, n_columns)) < 0.7)
+    voxels = rng.integers(0, n_voxels, n_cells).astype(np.int64)
+    rows = rng.permutation(4)[: int(rng.integers(0, 5))].astype(np.int64)
+    columns = rng.integers(0, n_columns, rows.size).astype(np.int64)
+    start = rng.normal(size=(4, n_voxels))
+    got, want = start.copy(), start.copy()
+    _kernels.scatter_rates(got, rows, values, columns, voxels, 0.37)
+    _reference.scatter_rates(want, rows, values, columns, voxels, 0.37)
+    assert np.array_equal(got, want)
+    if n_cells and rows.size:  # the kernel wrote something (the comparison could fail)
+        assert not np.array_equal(got, start) or not values[:, columns].any()
+
+
+def test_scatter_rates_rejects_bad_input():
+    out, values = np.zeros((2, 3)), np.ones((2, 2))
+    rows, columns, voxels = np.array([0]), np.array([1]), np.array([0, 2])
+    cases = [
+        ((out, np.array([2]), values, columns, voxels, 1.0), "out_rows must be in"),
+        ((out, np.array([0, 0]), values, np.array([0, 1]), voxels, 1.0), "repeat"),
+        ((out, rows, values, np.array([2]), voxels, 1.0), "value_columns must be in"),
+        ((out, rows, values, columns, np.array([0, 3]), 1.0), "voxels must be in"),
+        ((out, rows, values, columns, voxels, np.nan), "finite"),
+        ((out, rows, values, np.array([0, 1]), voxels, 1.0), "value_columns must have shape"),
+        ((out.astype(np.float32), rows, values, columns, voxels, 1.0), "dtype float64"),
+    ]
+    for args, match in cases:
+        with pytest.raises(ValueError, match=match):
+            _kernels.scatter_rates(*args)
+    frozen = out.copy()
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        _kernels.scatter_rates(frozen, rows, values, columns, voxels, 1.0)

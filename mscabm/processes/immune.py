@@ -334,17 +334,8 @@ def add_sources(sim: Simulation, source: np.ndarray, rows: np.ndarray, behaviour
     scale = field_mass_per_cell_pg(sim) / (1440.0 * voxel_ml)
     table = sim.state.immune
     fields, columns = secretion_columns(sim)
-    if len(rows) and len(fields):
-        # sums over the occupied voxels only (the same sums, in cell order, as over all
-        # voxels), all secreting fields in one bincount over (field, occupied voxel) keys
-        rates = behaviour[:, columns].T  # (fields, cells)
-        secreting = rates.any(axis=1)
-        fields, rates = fields[secreting], rates[secreting]
-        occupied, where = np.unique(table.voxel[rows], return_inverse=True)
-        keys = (np.arange(len(fields))[:, None] * len(occupied) + where[None, :]).ravel()
-        made = np.bincount(keys, weights=rates.ravel(), minlength=len(fields) * len(occupied))
-        made = made.reshape(len(fields), len(occupied))
-        source[fields[:, None], occupied[None, :]] += scale * made
+    # per occupied voxel the sum of its cells' rates (in cell order), scaled, added
+    _kernels.scatter_rates(source, fields, behaviour, columns, table.voxel[rows], scale)
     if "ll37_dna" in sim.field_ids and "ll37_dna" not in sim.knocked_out:
         nets = sim.state.nets
         net_rows = nets.rows()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mscabm import _kernels
 from mscabm.vocab import TISSUE_CODES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,18 +163,11 @@ def secretion_sources(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) 
     voxel_ml = (layout.voxel_um**3) * 1e-12
     centre = kc.z_bottom_um[rows] + 0.5 * kc.height_um[rows]
     voxels = layout.voxel_of(kc.column[rows], centre)
-    n_fields, n_voxels = len(sim.field_ids), layout.n_voxels
+    source = np.zeros((len(sim.field_ids), layout.n_voxels))
     fields, columns = secretion_columns(sim)
-    if len(fields) and len(rows):
-        # one bincount over (field, voxel) keys, cells in order within each field: every
-        # voxel's sum adds the same rates in the same order as one bincount per field
-        keys = (fields[:, None] * n_voxels + voxels[None, :]).ravel()
-        rates = behaviour[:, columns].T.ravel()  # (fields, cells)
-        source = np.bincount(keys, weights=rates, minlength=n_fields * n_voxels)
-        source = source.reshape(n_fields, n_voxels)
-    else:
-        source = np.zeros((n_fields, n_voxels))
-    source *= (layout.voxel_um / REFERENCE_VOXEL_UM) ** 3 / (1440.0 * voxel_ml)
+    # per voxel the sum of its cells' rates (in cell order), times the unit conversion
+    scale = (layout.voxel_um / REFERENCE_VOXEL_UM) ** 3 / (1440.0 * voxel_ml)
+    _kernels.scatter_rates(source, fields, behaviour, columns, voxels, scale)
     return source
 
 
