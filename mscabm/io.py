@@ -588,7 +588,8 @@ class RunWriter:
         if path.exists() and not overwrite:
             raise FileExistsError(
                 f"{path}: run file already exists; refusing to overwrite it "
-                "(pass overwrite=True, or --force on the command line)"
+                "(--force on the command line; force=True for mscabm.run and mscabm.fork, "
+                "overwrite=True for RunWriter)"
             )
         try:
             file = h5py.File(path, "w" if overwrite else "w-", libver=_LIBVER_BOUNDS)
@@ -803,6 +804,7 @@ class RunWriter:
         n_timeseries: int,
         n_events: int,
         attrs: Mapping[str, Any] | None = None,
+        belongs_to: Mapping[str, Any] | None = None,
     ) -> RunWriter:
         """Reopen an existing run to continue it from a checkpoint.
 
@@ -820,6 +822,10 @@ class RunWriter:
             Lengths to keep, as recorded in the checkpoint (see :attr:`n_frames` etc.).
         attrs : dict, optional
             Root attributes to set before SWMR starts (e.g. ``{"resumed_at_step": 1200}``).
+        belongs_to : dict, optional
+            Root attributes the file must hold (the checkpoint's ``seed`` and ``scenario``):
+            checkpoints of another run that share the name would otherwise cut this file
+            back. Checked before anything is cut.
 
         Returns
         -------
@@ -829,7 +835,8 @@ class RunWriter:
         Raises
         ------
         RunFileError
-            If the file cannot be opened for writing or has fewer entries than requested.
+            If the file cannot be opened for writing, holds fewer entries than requested or
+            differs from ``belongs_to``.
         """
         path = Path(path)
         _check_run_file_exists(path)
@@ -846,6 +853,19 @@ class RunWriter:
         writer = cls.__new__(cls)
         try:
             _check_schema(path, file)
+            for name, wanted in (belongs_to or {}).items():
+                held = file.attrs.get(name)
+                if isinstance(held, bytes):
+                    held = held.decode()
+                if isinstance(wanted, int) and held is not None:
+                    held = int(held)
+                if held != wanted:
+                    raise RunFileError(
+                        path,
+                        f"the checkpoints in {checkpoint_dir(path)} belong to another run (its "
+                        f"{name} differs from this file's); resuming would cut this file back "
+                        "to them. Resume the run they belong to, or remove them.",
+                    )
             complete_frames = _count_complete_frames(file)
             complete_samples = _count_complete_samples(file)
             available = {

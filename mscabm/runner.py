@@ -238,7 +238,18 @@ def _run_new(
     sim: Simulation, path: Path, force: bool, progress: Callable[[Progress], None] | None
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # checkpoints beside the path are the earlier run's: a resume of this run would use them
+    stale = _io.list_checkpoints(path)
+    if stale and not force and not path.exists():  # an existing file: the writer refuses
+        raise _io.RunFileError(
+            path,
+            f"{_io.checkpoint_dir(path)} holds {len(stale)} checkpoint(s) of an earlier run "
+            "of this name; remove them, choose another output, or replace that run with "
+            "--force (force=True)",
+        )
     writer = _writer(sim, path, overwrite=force)
+    for _, checkpoint in stale:  # replaced with the run they belonged to
+        checkpoint.unlink(missing_ok=True)
     _drive(sim, writer, path, progress, fresh=True)
     return path
 
@@ -274,6 +285,7 @@ def resume(path: str | Path, *, progress: Callable[[Progress], None] | None = No
         n_frames=int(meta["n_frames"]),
         n_timeseries=int(meta["n_timeseries"]),
         n_events=int(meta["n_events"]),
+        belongs_to={"seed": int(meta["seed"]), "scenario": meta["scenario"]},
     )
     writer.set_attr("status", "running")
     _drive(sim, writer, path, progress, fresh=False)
@@ -312,13 +324,44 @@ def fork(
         The new run file.
     """
     arrays, meta = _io.load_checkpoint(checkpoint)
-    spec = reload_scenario(
-        _scenario_mapping(meta["scenario"]), overrides=overrides, duration_days=days
-    )
+    parent = _scenario_mapping(meta["scenario"])
+    spec = reload_scenario(parent, overrides=overrides, duration_days=days)
+    _check_fork(checkpoint, reload_scenario(parent), spec, int(meta["step"]))
     sim = Simulation(spec, rng=int(meta["seed"]))
     sim.restore(arrays, meta)
     path = Path(output) if output is not None else default_output(spec, sim.seed)
     return _run_new(sim, path, force, progress)
+
+
+def _check_fork(checkpoint: str | Path, parent: Scenario, child: Scenario, step: int) -> None:
+    """A fork continues the parent's tissue: what lays it out and its clock stay as they were.
+
+    Raises
+    ------
+    ValueError
+        Naming the checkpoint and the settings that changed, or a duration that ends at or
+        before the checkpoint.
+    """
+    before, after = parent.model_dump(mode="json"), child.model_dump(mode="json")
+    changed = [
+        f"geometry.{key}"
+        for key in before["geometry"]
+        if before["geometry"][key] != after["geometry"][key]
+    ]
+    changed += [key for key in ("seed",) if before[key] != after[key]]
+    if before["time"]["dt_min"] != after["time"]["dt_min"]:
+        changed.append("time.dt_min")
+    if changed:
+        raise ValueError(
+            f"{checkpoint}: a fork continues the checkpoint's tissue, so "
+            f"{', '.join(changed)} cannot change (start a new run to change them)"
+        )
+    day = step * parent.time.dt_min / 1440.0
+    if child.time.duration_days <= day:
+        raise ValueError(
+            f"{checkpoint}: the fork would end on day {child.time.duration_days:g}, not after "
+            f"the checkpoint (day {day:g}); --days counts from day 0 of the parent run"
+        )
 
 
 def _scenario_mapping(text: str) -> dict:

@@ -126,6 +126,77 @@ def test_a_run_shortened_before_its_scenarios_events_resumes_and_forks(tmp_path)
         assert b"stop_inducer" not in file["events"]["kind"].tolist()
 
 
+def test_version_prints_without_a_command():
+    done = RUNNER.invoke(app, ["--version"])
+    assert done.exit_code == 0 and done.output.startswith("mscabm ")
+
+
+def test_force_replaces_the_old_runs_checkpoints_and_resume_checks_whose_they_are(tmp_path):
+    path = tmp_path / "same.h5"
+    every_half_day = [*TINY, "--set", "time.checkpoint_every_days=0.5", "--quiet"]
+    first = ["run", "healthy_mouse", "-o", str(path), "--seed", "1", "--days", "1"]
+    assert RUNNER.invoke(app, [*first, *every_half_day]).exit_code == 0
+    assert len(run_io.list_checkpoints(path)) == 2
+    # a forced run of another seed replaces the run and the checkpoints it had
+    second = ["run", "healthy_mouse", "-o", str(path), "--seed", "99", "--days", "1", "--force"]
+    assert RUNNER.invoke(app, [*second, *TINY, "--quiet"]).exit_code == 0
+    assert run_io.list_checkpoints(path) == []
+    # checkpoints left without their run file are not silently taken over ...
+    path.unlink()
+    assert RUNNER.invoke(app, [*first, *every_half_day]).exit_code == 0
+    path.rename(tmp_path / "first.h5")
+    again = RUNNER.invoke(app, ["run", "healthy_mouse", "-o", str(path), "--days", "1", *TINY])
+    assert again.exit_code == 2 and "checkpoint(s) of an earlier run" in again.output
+    # ... and a resume does not cut a run back to another run's checkpoints
+    other = tmp_path / "other.h5"
+    third = ["run", "healthy_mouse", "-o", str(other), "--seed", "5", "--days", "1"]
+    assert RUNNER.invoke(app, [*third, *every_half_day]).exit_code == 0
+    with h5py.File(other, "r") as file:
+        frames = file["time"].shape[0]
+    for (_, theirs), (_, ours) in zip(
+        run_io.list_checkpoints(path), run_io.list_checkpoints(other), strict=True
+    ):
+        ours.write_bytes(theirs.read_bytes())
+    refused = RUNNER.invoke(app, ["run", "--resume", str(other), "--quiet"])
+    assert refused.exit_code == 2 and "belong to another run" in refused.output
+    with h5py.File(other, "r") as file:
+        assert file["time"].shape[0] == frames
+
+
+def test_fork_keeps_the_layout_clock_and_seed_and_must_end_after_the_checkpoint(tmp_path):
+    path = tmp_path / "parent.h5"
+    options = [*TINY, "--set", "time.checkpoint_every_days=0.5", "--quiet"]
+    done = RUNNER.invoke(app, ["run", "healthy_mouse", "-o", str(path), "--days", "1", *options])
+    assert done.exit_code == 0, done.output
+    checkpoint = str(run_io.list_checkpoints(path)[0][1])  # day 0.5
+    fork = ["run", "--from-checkpoint", checkpoint, "-o", str(tmp_path / "f.h5"), "--quiet"]
+    for extra, words in [
+        (["--set", "geometry.width_um=200"], "geometry.width_um cannot change"),
+        (["--set", "geometry.species=human"], "geometry.species"),
+        (["--set", "time.dt_min=3"], "time.dt_min cannot change"),
+        (["--set", "seed=4"], "seed cannot change"),
+        (["--days", "0.5"], "not after the checkpoint (day 0.5)"),
+    ]:
+        refused = RUNNER.invoke(app, [*fork, *extra])
+        assert refused.exit_code == 2 and words in refused.output, (extra, refused.output)
+        assert not (tmp_path / "f.h5").exists()
+    assert RUNNER.invoke(app, fork).exit_code == 0
+
+
+def test_resume_takes_no_days_and_output_must_not_be_a_directory(tmp_path):
+    path = tmp_path / "r.h5"
+    options = [*TINY, "--set", "time.checkpoint_every_days=0.25", "--quiet"]
+    done = RUNNER.invoke(app, ["run", "healthy_mouse", "-o", str(path), "--days", "0.5", *options])
+    assert done.exit_code == 0, done.output
+    longer = RUNNER.invoke(app, ["run", "--resume", str(path), "--days", "3"])
+    assert longer.exit_code == 2 and "--from-checkpoint" in longer.output
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for force in ([], ["--force"]):
+        into = RUNNER.invoke(app, ["run", "healthy_mouse", "-o", str(folder), *TINY, *force])
+        assert into.exit_code == 2 and "is a directory" in into.output
+
+
 def test_progress_bar_writes_when_not_quiet(tmp_path):
     env = {**os.environ, "COLUMNS": "120"}
     done = subprocess.run(
