@@ -48,6 +48,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         _io.RunFileError,
         FileExistsError,
         FileNotFoundError,
+        IsADirectoryError,
         ValueError,
     )
 
@@ -59,15 +60,24 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(2)
 
 
+def _print_version(value: bool) -> None:
+    # eager: runs while the options are parsed, so no command is needed after it
+    if value:
+        console.print(f"mscabm {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     _State.debug = debug
-    if version:
-        console.print(f"mscabm {__version__}")
-        raise typer.Exit(0)
 
 
 class _Bar:
@@ -151,9 +161,18 @@ def run(
     overrides = set_ or []
     try:
         if resume is not None:
-            if scenario or from_checkpoint or overrides or seed is not None or output is not None:
+            if (
+                scenario
+                or from_checkpoint
+                or overrides
+                or seed is not None
+                or output is not None
+                or days is not None
+            ):
                 raise ValueError(
-                    "--resume takes only the run file: the scenario and seed come from it"
+                    "--resume takes only the run file: the scenario, seed and duration come "
+                    "from it (to run longer, fork its last checkpoint with --from-checkpoint "
+                    "and --days)"
                 )
             with _Bar(quiet, f"resume {resume.name}") as bar:
                 path = runner.resume(resume, progress=bar)
@@ -179,6 +198,8 @@ def run(
                 raise ValueError(
                     "name a scenario file or shipped scenario (see `mscabm scenarios`)"
                 )
+            if output is not None and output.is_dir():
+                raise IsADirectoryError(f"{output}: is a directory; -o names the run file to write")
             if output is not None and output.exists() and not force:
                 raise FileExistsError(
                     f"{output}: already exists; use --force to overwrite it or choose another -o"
@@ -547,7 +568,7 @@ def sweep(
         from mscabm.sweep.report import write_report
 
         try:
-            page = write_report(output, output / "sweep.html")[0]
+            page = write_report(output, output / "sweep.html", force=True)[0]
             console.print(f"report: {page} (mscabm sweep-report {output} -o FILE)", highlight=False)
         except (ImportError, ValueError, OSError) as exc:  # the table is what matters
             err_console.print(f"no report written: {exc}", highlight=False, markup=False)
@@ -627,12 +648,21 @@ def sweep_report(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="HTML file (default DIR/sweep.html).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing report and its CSV files.")
+    ] = False,
 ) -> None:
-    """Write a self-contained HTML report of a sweep (plots, sensitivity indices) and CSVs."""
+    """Write a self-contained HTML report of a sweep (plots, sensitivity indices) and CSVs.
+
+    The default report (DIR/sweep.html) is the sweep's own and is brought up to date; a
+    report named with -o replaces existing files only with --force.
+    """
     from mscabm.sweep.report import write_report
 
+    own = directory / "sweep.html"  # the sweep's own report, rewritten by every `mscabm sweep`
+    target = output or own
     try:
-        written = write_report(directory, output or directory / "sweep.html")
+        written = write_report(directory, target, force=force or target.resolve() == own.resolve())
     except _user_errors() as exc:
         _fail(exc)
         return

@@ -291,6 +291,11 @@ def test_example_sweep_and_report(tmp_path):
     assert (out / "results.parquet").exists() and (out / "results.csv").exists()
     report = RUNNER.invoke(app, ["sweep-report", str(out), "-o", str(tmp_path / "sweep.html")])
     assert report.exit_code == 0, report.output
+    again = RUNNER.invoke(app, ["sweep-report", str(out), "-o", str(tmp_path / "sweep.html")])
+    assert again.exit_code == 2 and "already exists" in again.output  # a named report is kept
+    forced = ["sweep-report", str(out), "-o", str(tmp_path / "sweep.html"), "--force"]
+    assert RUNNER.invoke(app, forced).exit_code == 0
+    assert RUNNER.invoke(app, ["sweep-report", str(out)]).exit_code == 0  # its own: updated
     page = (tmp_path / "sweep.html").read_text()
     assert "<script src=" not in page  # self-contained: plotly.js inlined
     assert "il23_secretion_pg_per_cell_day" in page and "score_total_day2" in page

@@ -101,6 +101,16 @@ def require_chromium() -> None:
         pytest.skip("no Chromium for kaleido (run scripts/browser.sh)")
 
 
+def test_a_refused_report_writes_nothing(tmp_path: Path) -> None:
+    run = write_tiny_run(tmp_path / "run.h5")
+    output = tmp_path / "r.html"
+    with pytest.raises(ReportError, match="choose png or svg"):
+        write_report([run], output, png_dir=tmp_path / "images", image_format="jpg")
+    with pytest.raises(ReportError, match="unknown time series 'bogus'"):
+        write_report([run], output, series=["bogus"])
+    assert not output.exists() and not (tmp_path / "images").exists()
+
+
 def test_png_export_through_kaleido(tmp_path: Path) -> None:
     require_chromium()
     run = write_tiny_run(tmp_path / "run.h5")

@@ -170,7 +170,7 @@ def _index(metric, method, parameter, index, value, conf) -> dict[str, Any]:
     }
 
 
-def write_report(directory: str | Path, output: str | Path) -> list[Path]:
+def write_report(directory: str | Path, output: str | Path, *, force: bool = False) -> list[Path]:
     """Write the HTML report and its CSV files.
 
     Parameters
@@ -180,11 +180,18 @@ def write_report(directory: str | Path, output: str | Path) -> list[Path]:
     output
         The HTML file; the CSV files go beside it (``<stem>_summary.csv``,
         ``<stem>_sensitivity.csv``).
+    force
+        Replace those files when they exist (``mscabm sweep`` rewrites its own report).
 
     Returns
     -------
     list of pathlib.Path
         The files written.
+
+    Raises
+    ------
+    FileExistsError
+        If one of the files exists and ``force`` is false (nothing is written then).
     """
     import pandas as pd
     import plotly.graph_objects as go
@@ -193,13 +200,19 @@ def write_report(directory: str | Path, output: str | Path) -> list[Path]:
     from mscabm.sweep.store import read_results
 
     directory, output = Path(directory), Path(output)
+    summary_csv = output.with_name(f"{output.stem}_summary.csv")
+    sensitivity_csv = output.with_name(f"{output.stem}_sensitivity.csv")
+    existing = [path for path in (output, summary_csv, sensitivity_csv) if path.exists()]
+    if existing and not force:
+        raise FileExistsError(
+            f"{existing[0]}: already exists; use --force to replace the report and its CSV "
+            "files, or choose another -o"
+        )
     manifest = _manifest(directory)
     table = read_results(directory)
     summary = summarise(table, manifest)
     indices, notes = sensitivity(summary, manifest)
     output.parent.mkdir(parents=True, exist_ok=True)
-    summary_csv = output.with_name(f"{output.stem}_summary.csv")
-    sensitivity_csv = output.with_name(f"{output.stem}_sensitivity.csv")
     summary.to_csv(summary_csv, index=False)
     pd.DataFrame(
         indices, columns=["metric", "method", "parameter", "index", "value", "conf"]

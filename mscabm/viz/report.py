@@ -677,6 +677,14 @@ def write_report(
     ]
     planes = [reader.default_slice() for reader in readers]
     chosen_series = list(series) if series else default_series(readers, field_id)
+    known = {name for reader in readers for name in reader.timeseries.columns}
+    unknown = [name for name in chosen_series if name not in known]
+    if unknown:
+        raise ReportError(
+            f"unknown time series {unknown[0]!r}; the runs have {', '.join(sorted(known))}"
+        )
+    if png_dir is not None:  # before the HTML: a refused export leaves nothing half-written
+        _check_images(_image_paths(readers, view_by_run, Path(png_dir), image_format), force)
     max_bytes = int(max_mb * 1e6)
     # fixed costs: plotly.js (~4.7 MB), time series, tables and scenario texts
     fixed = len(_assemble(readers, [_RunFrames(r, KeptFrames([], 1, 0, (1, 1)), [], [], [], None)
@@ -743,6 +751,33 @@ def _import_kaleido_with_plain_argv() -> None:
         sys.argv = saved
 
 
+def _image_paths(
+    readers: Sequence[FrameReader],
+    views: Sequence[FieldView | None],
+    directory: Path,
+    image_format: str,
+) -> list[Path]:
+    """The files :func:`export_images` writes, in the order of its figures."""
+    if image_format not in ("png", "svg"):
+        raise ReportError(f"image format {image_format!r}: choose png or svg")
+    paths = []
+    for index, (reader, view) in enumerate(zip(readers, views, strict=True)):
+        if reader.n_frames:
+            paths.append(directory / f"run{index + 1}_tissue.{image_format}")
+            if view is not None:
+                paths.append(directory / f"run{index + 1}_{view.field_id}.{image_format}")
+    return [*paths, directory / f"timeseries.{image_format}"]
+
+
+def _check_images(paths: Sequence[Path], force: bool) -> None:
+    existing = [path for path in paths if path.exists()]
+    if existing and not force:
+        raise FileExistsError(
+            f"{existing[0]}: already exists; use --force to replace the images in "
+            f"{existing[0].parent}"
+        )
+
+
 def export_images(
     readers: Sequence[FrameReader],
     views: Sequence[FieldView | None],
@@ -764,28 +799,19 @@ def export_images(
     FileExistsError
         If an image exists and `force` is false.
     """
-    if image_format not in ("png", "svg"):
-        raise ReportError(f"image format {image_format!r}: choose png or svg")
+    paths = _image_paths(readers, views, directory, image_format)
+    _check_images(paths, force)
     directory.mkdir(parents=True, exist_ok=True)
     figures: list[go.Figure] = []
-    paths: list[Path] = []
-    for index, (reader, view, plane) in enumerate(zip(readers, views, planes, strict=True)):
+    for reader, view, plane in zip(readers, views, planes, strict=True):
         if not reader.n_frames:
             continue
         last = reader.n_frames - 1
         figures.append(tissue_figure(reader, last, plane, width=720))
-        paths.append(directory / f"run{index + 1}_tissue.{image_format}")
         if view is not None:
             figures.append(field_figure(reader, view, last, plane, width=720))
-            paths.append(directory / f"run{index + 1}_{view.field_id}.{image_format}")
     figures.append(timeseries_figure(readers, series, width=1000))
-    paths.append(directory / f"timeseries.{image_format}")
-    existing = [p for p in paths if p.exists()]
     _import_kaleido_with_plain_argv()
-    if existing and not force:
-        raise FileExistsError(
-            f"{existing[0]}: already exists; use --force to replace the images in {directory}"
-        )
     try:
         pio.write_images(figures, paths, format=image_format)
     except (RuntimeError, OSError) as exc:
