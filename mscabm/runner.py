@@ -270,6 +270,8 @@ def resume(path: str | Path, *, progress: Callable[[Progress], None] | None = No
         The run file.
     """
     path = Path(path)
+    if not path.is_file():
+        raise _io.RunFileError(path, "no such run file" if not path.exists() else "not a file")
     checkpoints = _io.list_checkpoints(path)
     if not checkpoints:
         raise _io.RunFileError(

@@ -581,7 +581,8 @@ def load_scenario(
         A path to a YAML file, the name of a shipped scenario (``"healthy_human"``), or an
         already-parsed mapping (then lines are unknown).
     overrides
-        ``"dotted.key=value"`` strings applied after ``extends`` (values parsed as YAML).
+        ``"dotted.key=value"`` strings applied after ``extends`` (values parsed as YAML); one
+        such string on its own is one override.
     duration_days
         Replace ``time.duration_days``.
     seed
@@ -669,6 +670,8 @@ def _load(
             k: ((file_name if f == str(path.resolve()) else f), line)
             for k, (f, line) in marks.items()
         }
+    if isinstance(overrides, str):  # one "dotted.key=value", not a list of its characters
+        overrides = [overrides]
     for assignment in overrides:
         _apply_set(data, assignment)
         dotted = assignment.split("=", 1)[0].strip()

@@ -190,6 +190,8 @@ def test_resume_takes_no_days_and_output_must_not_be_a_directory(tmp_path):
     assert done.exit_code == 0, done.output
     longer = RUNNER.invoke(app, ["run", "--resume", str(path), "--days", "3"])
     assert longer.exit_code == 2 and "--from-checkpoint" in longer.output
+    missing = RUNNER.invoke(app, ["run", "--resume", str(tmp_path / "missing.h5")])
+    assert missing.exit_code == 2 and "no such run file" in missing.output
     folder = tmp_path / "folder"
     folder.mkdir()
     for force in ([], ["--force"]):

@@ -121,6 +121,11 @@ def test_a_scenario_loaded_again_passes_over_the_events_its_first_load_cut_off()
     assert sim.spec.events == short.events and sim.total_steps == 3 * sim.steps_per_day
 
 
+def test_one_override_string_is_one_override():
+    spec = load_scenario("healthy_mouse", overrides="geometry.width_um=100")
+    assert spec.geometry.width_um == 100
+
+
 def test_extends_relative_path(tmp_path):
     write(tmp_path, "base.yaml", "geometry: {width_um: 300}\n")
     child = write(tmp_path, "child.yaml", "extends: base.yaml\ntime: {duration_days: 2}\n")
