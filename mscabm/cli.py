@@ -100,16 +100,17 @@ class _Bar:
         self.task = self.progress.add_task(label, total=1, day=0.0, duration=0.0, rate=0.0)
 
     def __enter__(self) -> _Bar:
-        self.progress.__enter__()
-        return self
+        return self  # the bar appears with the first step: an early error prints no bar
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
+        if self.first_step is not None:
+            self.progress.__exit__(*exc)
 
     def __call__(self, report) -> None:
         if self.quiet:
             return
         if self.first_step is None:
+            self.progress.__enter__()
             self.first_step = report.step - 1
             self.started = time.perf_counter()
         elapsed = max(time.perf_counter() - self.started, 1e-9)

@@ -192,6 +192,9 @@ def test_resume_takes_no_days_and_output_must_not_be_a_directory(tmp_path):
     assert longer.exit_code == 2 and "--from-checkpoint" in longer.output
     missing = RUNNER.invoke(app, ["run", "--resume", str(tmp_path / "missing.h5")])
     assert missing.exit_code == 2 and "no such run file" in missing.output
+    assert "day 0.00" not in missing.output  # no progress bar before the error
+    unknown = RUNNER.invoke(app, ["run", "no_such_scenario"])
+    assert unknown.exit_code == 2 and "day 0.00" not in unknown.output
     folder = tmp_path / "folder"
     folder.mkdir()
     for force in ([], ["--force"]):
