@@ -747,6 +747,7 @@ def _load(
     shortened = duration_days is not None
     _check_names(scenario, marks, file_name, merged_to_user, shortened, stored)
     _check_geometry(scenario, marks, file_name)
+    _check_checkpoint_days(scenario, marks, file_name, shortened or stored)
     return scenario
 
 
@@ -932,6 +933,33 @@ def _check_names(
             marks,
             file_name,
         )
+
+
+def _check_checkpoint_days(
+    scenario: Scenario, marks: Marks, file_name: str, shortened: bool
+) -> None:
+    """A checkpoint day after the run's end is a mistake where the end is written too.
+
+    As for events: a run shortened on the command line or by a file that extends the one
+    asking for the checkpoint simply ends first (``shortened`` covers the first and a
+    scenario loaded again).
+    """
+    time = scenario.time
+    late = [day for day in time.checkpoint_at_days if day > time.duration_days]
+    if not late or shortened:
+        return
+    loc = ("time", "checkpoint_at_days")
+    source = _line_of(loc, marks, file_name)[0]
+    if source != _line_of(("time", "duration_days"), marks, file_name)[0] and not (
+        source.startswith("--set")
+    ):
+        return  # inherited from the file this one extends
+    raise _fail(
+        f"checkpoint day {late[0]:g} is after the end of the run ({time.duration_days:g} days)",
+        loc,
+        marks,
+        file_name,
+    )
 
 
 def _check_geometry(scenario: Scenario, marks: Marks, file_name: str) -> None:

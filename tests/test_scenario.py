@@ -121,6 +121,23 @@ def test_a_scenario_loaded_again_passes_over_the_events_its_first_load_cut_off()
     assert sim.spec.events == short.events and sim.total_steps == 3 * sim.steps_per_day
 
 
+def test_a_checkpoint_day_after_the_end_is_an_error_where_the_end_is_written(tmp_path):
+    both = write(
+        tmp_path,
+        "both.yaml",
+        "extends: healthy_mouse\ntime: {duration_days: 4, checkpoint_at_days: [2, 6]}\n",
+    )
+    with pytest.raises(ScenarioError, match="checkpoint day 6 is after the end") as error:
+        load_scenario(both)
+    assert "both.yaml" in str(error.value)
+    base = write(tmp_path, "base.yaml", "extends: healthy_mouse\ntime: {checkpoint_at_days: [20]}\n")
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\ntime: {duration_days: 3}\n")
+    assert load_scenario(child).time.checkpoint_at_days == (20.0,)  # ends first, like --days
+    assert load_scenario(base, duration_days=3).time.duration_days == 3
+    with pytest.raises(ScenarioError, match="checkpoint day 50"):
+        load_scenario("healthy_mouse", overrides=["time.checkpoint_at_days=[50]"])
+
+
 def test_one_override_string_is_one_override():
     spec = load_scenario("healthy_mouse", overrides="geometry.width_um=100")
     assert spec.geometry.width_um == 100
