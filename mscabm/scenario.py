@@ -464,6 +464,16 @@ def _resolve_extends(path: Path, chain: tuple[str, ...], marks: Marks) -> dict:
         file, line = file_marks.get(("extends",), (str(path), None))
         raise ScenarioError(f"extends cycle: {cycle}", file=file, line=line, key="extends")
     base = _resolve_extends(parent_path, (*chain, str(parent_path)), marks)
+    inherited = base.get("events")
+    if isinstance(inherited, list) and isinstance(data.get("events"), list):
+        # the merged list puts the parent's events first: the child's event j is at
+        # len(inherited) + j, and its lines are looked up there
+        file_marks = {
+            (key[0], key[1] + len(inherited), *key[2:])
+            if len(key) > 1 and key[0] == "events" and isinstance(key[1], int)
+            else key: mark
+            for key, mark in file_marks.items()
+        }
     marks.update(file_marks)  # the child's lines win
     return _merge(base, data)
 
@@ -813,17 +823,21 @@ def _check_names(
         if key in saturations and not math.isclose(
             saturations[key][0], rule.saturation, rel_tol=1e-12
         ):
-            other_index = saturations[key][1]
-            other = (
-                f"rules[{merged_to_user[other_index]}]"
-                if other_index in merged_to_user
-                else f"the default rule on {', '.join(scenario.rules[other_index].signals)}"
-            )
+            # blame a rule the user wrote (this one, or else the earlier one)
+            here, there = index, saturations[key][1]
+            if here not in merged_to_user and there in merged_to_user:
+                here, there = there, here
+
+            def named(i: int) -> str:
+                if i in merged_to_user:
+                    return f"rules[{merged_to_user[i]}]"
+                return f"the default rule on {', '.join(scenario.rules[i].signals)}"
+
             raise _fail(
-                f"saturation {rule.saturation} differs from {saturations[key][0]} of "
-                f"{other} for the same cell type, behaviour and direction "
-                "(one saturation per behaviour and direction)",
-                (*loc, "saturation"),
+                f"saturation {scenario.rules[here].saturation:g} differs from "
+                f"{scenario.rules[there].saturation:g} of {named(there)} for the same cell "
+                "type, behaviour and direction (one saturation per behaviour and direction)",
+                ("rules", merged_to_user.get(here, here), "saturation"),
                 marks,
                 file_name,
             )

@@ -138,6 +138,51 @@ def test_a_checkpoint_day_after_the_end_is_an_error_where_the_end_is_written(tmp
         load_scenario("healthy_mouse", overrides=["time.checkpoint_at_days=[50]"])
 
 
+def test_the_readme_scenario_example_is_valid(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("```yaml\n# my_drive.yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "my_drive.yaml").write_text(block)
+    spec = load_scenario(tmp_path / "my_drive.yaml")
+    assert spec.name == "my_drive" and spec.time.checkpoint_at_days == (10.0,)
+    changed = [
+        r for r in spec.rules
+        if r.cell_type == "keratinocyte" and r.signals == ("il17a",)
+        and r.behaviour == "proliferation" and r.direction == "increases"
+    ]  # fmt: skip
+    assert [r.half_max for r in changed] == [5.0]
+
+
+def test_a_childs_events_are_found_on_their_own_lines(tmp_path):
+    # imq_mouse stops its inducer on day 5.5; a 1-day child with two events of its own is
+    # valid, and an event of its own after its end is reported on its own line
+    ok = write(
+        tmp_path,
+        "ok.yaml",
+        """
+        extends: imq_mouse
+        time: {duration_days: 1}
+        events:
+          - {day: 0.2, kind: knockout_field, target: il23}
+          - {day: 0.3, kind: restore_field, target: il23}
+        """,
+    )
+    assert [e.day for e in load_scenario(ok).events][-2:] == [0.2, 0.3]
+    late = write(
+        tmp_path,
+        "late.yaml",
+        """
+        extends: imq_mouse
+        time: {duration_days: 1}
+        events:
+          - {day: 0.2, kind: knockout_field, target: il23}
+          - {day: 3, kind: restore_field, target: il23}
+        """,
+    )
+    with pytest.raises(ScenarioError, match=r"day 3\.0 is after the end") as error:
+        load_scenario(late)
+    assert error.value.file == str(late) and error.value.line == 5
+
+
 def test_one_override_string_is_one_override():
     spec = load_scenario("healthy_mouse", overrides="geometry.width_um=100")
     assert spec.geometry.width_um == 100
