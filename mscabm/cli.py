@@ -144,7 +144,7 @@ def run(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing output file.")
+        bool, typer.Option("--force", help="Replace an existing run file (only run files).")
     ] = False,
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Continue RUN.h5 from its last checkpoint.")

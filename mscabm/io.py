@@ -585,6 +585,11 @@ class RunWriter:
 
         if path.is_dir():
             raise IsADirectoryError(f"{path}: is a directory, not a run file")
+        if path.exists() and overwrite and not _holds_a_run(path):
+            raise FileExistsError(
+                f"{path}: exists and is not an mscabm run file; overwriting replaces only run "
+                "files (choose another output)"
+            )
         if path.exists() and not overwrite:
             raise FileExistsError(
                 f"{path}: run file already exists; refusing to overwrite it "
@@ -1259,6 +1264,18 @@ def _dataset(file: h5py.File, name: str) -> h5py.Dataset:
     if file.swmr_mode:
         dataset.refresh()
     return dataset
+
+
+def _holds_a_run(path: Path) -> bool:
+    """Whether ``path`` is an HDF5 file that an mscabm run wrote (complete or not)."""
+    try:
+        if not h5py.is_hdf5(path):
+            return False
+        with h5py.File(path, "r", locking=False) as file:
+            kind = _decode_attr(file.attrs.get("file_kind", _FILE_KIND_RUN))
+            return "schema_version" in file.attrs and kind == _FILE_KIND_RUN
+    except OSError:  # e.g. left open for writing by a killed run: still that run's file
+        return h5py.is_hdf5(path)
 
 
 def _check_schema(path: Path, file: h5py.File) -> None:

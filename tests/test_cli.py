@@ -41,11 +41,13 @@ def test_run_writes_a_new_file_under_runs_and_never_overwrites(tmp_path, monkeyp
     assert refused.exit_code == 2
     assert "--force" in refused.output
     assert target.read_bytes() == b"precious"
-    forced = RUNNER.invoke(
-        app, ["run", "healthy_mouse", "-o", str(target), "--days", "0.25", "--quiet", "--force", *TINY]
-    )
-    assert forced.exit_code == 0, forced.output
-    assert run_io.open_run(target).n_frames == 2
+    forced = ["run", "healthy_mouse", "-o", str(target), "--days", "0.25", "--quiet", "--force"]
+    not_a_run = RUNNER.invoke(app, [*forced, *TINY])  # --force replaces only run files
+    assert not_a_run.exit_code == 2 and "not an mscabm run file" in not_a_run.output
+    assert target.read_bytes() == b"precious"
+    target.write_bytes(files[0].read_bytes())  # a run file: replaced
+    assert RUNNER.invoke(app, [*forced, "--seed", "8", *TINY]).exit_code == 0
+    assert run_io.open_run(target).n_frames == 2 and run_io.open_run(target).attrs["seed"] == 8
 
 
 def test_info_shows_readouts_and_fails_cleanly_on_bad_files(tmp_path):
@@ -195,6 +197,11 @@ def test_resume_takes_no_days_and_output_must_not_be_a_directory(tmp_path):
     assert "day 0.00" not in missing.output  # no progress bar before the error
     unknown = RUNNER.invoke(app, ["run", "no_such_scenario"])
     assert unknown.exit_code == 2 and "day 0.00" not in unknown.output
+    scenario = tmp_path / "mine.yaml"
+    scenario.write_text("extends: healthy_mouse  # my notes\n")
+    over = RUNNER.invoke(app, ["run", "healthy_mouse", "-o", str(scenario), "--force", *TINY])
+    assert over.exit_code == 2 and "not an mscabm run file" in over.output
+    assert scenario.read_text() == "extends: healthy_mouse  # my notes\n"
     folder = tmp_path / "folder"
     folder.mkdir()
     for force in ([], ["--force"]):

@@ -109,6 +109,10 @@ def test_a_refused_report_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="unknown time series 'bogus'"):
         write_report([run], output, series=["bogus"])
     assert not output.exists() and not (tmp_path / "images").exists()
+    size = run.stat().st_size
+    with pytest.raises(ReportError, match="is one of the runs"):
+        write_report([run], run, force=True)
+    assert run.stat().st_size == size
 
 
 def test_png_export_through_kaleido(tmp_path: Path) -> None:

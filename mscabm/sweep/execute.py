@@ -116,13 +116,16 @@ def run_row(
     partial = final.with_name(final.name + ".partial")
     try:
         partial.parent.mkdir(parents=True, exist_ok=True)
+        # a partial file is always this row's own earlier, unfinished attempt, possibly cut
+        # off before it became a run file (which --force alone would refuse to replace)
+        partial.unlink(missing_ok=True)
         runner.run(
             row["scenario"],
             output=partial,
             seed=int(row["seed"]),
             days=row.get("days"),
             overrides=list(row["overrides"]),
-            force=True,  # a partial file is always this row's own earlier, unfinished attempt
+            force=True,  # replaces the checkpoints of that attempt, if it wrote any
         )
         result.update(extract_metrics(partial, metric_specs))
         if keep_run:

@@ -658,6 +658,9 @@ def write_report(
         Chrome/Chromium for kaleido).
     """
     output = Path(output)
+    for run in runs:
+        if Path(run).resolve() == output.resolve():
+            raise ReportError(f"{output}: is one of the runs; the report needs its own -o file")
     _check_output(output, force)
     readers = [open_reader(path) for path in runs]
     if not readers:
