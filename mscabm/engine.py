@@ -15,11 +15,13 @@ One step (``dt_min``, 6 minutes by default) runs, in this order (:meth:`Simulati
                   (:mod:`mscabm.processes.immune`)
    11. vessels    capillary dilation relaxes toward its target
    12. events     scheduled events due at the new time are applied
+   13. measure    every ``time.timeseries_interval_hours``: the readouts, into the DataCollector
 
 Step 1 senses keratinocytes, capillaries and immune cells; step 2 adds the secretion of all of
 them (and of NETs) and, after the field step, lets neutrophils capture IL-17A.
 
-Readouts, frames and checkpoints are taken by the caller (:mod:`mscabm.runner`) between steps.
+Frames and checkpoints are taken by the caller (:mod:`mscabm.runner`) between steps; it writes
+the readouts step 13 measured (and measures the last step of a run if that is off the interval).
 Randomness comes only from :class:`mscabm.random.RandomStream` (never Mesa's ``rng``/``random``).
 """
 
@@ -183,6 +185,11 @@ class Simulation(mesa.Model):
         self.dt_min = spec.time.dt_min
         self.steps_per_day = round(1440.0 / self.dt_min)
         self.total_steps = round(spec.time.duration_days * self.steps_per_day)
+        #: steps between the readouts a step measures itself (the scenario's time-series
+        #: interval): the DataCollector fills as the model steps, as in any Mesa model
+        self.collect_every_steps = max(
+            1, round(spec.time.timeseries_interval_hours * 60.0 / self.dt_min)
+        )
         self.field_ids = spec.field_ids
         #: column of each field (in ``field_ids`` order) in the signal matrix
         self.field_signal_columns = np.array(
@@ -292,6 +299,9 @@ class Simulation(mesa.Model):
         if self.steps % self.steps_per_day == 0:
             self.state.events.trim(self.steps - 30 * self.steps_per_day)
         mark("vessels+events")
+        if self.steps % self.collect_every_steps == 0:
+            self.measure()  # readouts and the DataCollector, every time-series interval
+            mark("measure")
 
     def profile_phases(self, enabled: bool = True) -> None:
         """Accumulate wall time per process in :attr:`phase_seconds` (for benchmarks)."""

@@ -137,7 +137,7 @@ def _loop(
     progress: Callable[[Progress], None] | None,
 ) -> None:
     frame_steps = round(sim.spec.time.frame_interval_days * sim.steps_per_day)
-    series_steps = max(1, round(sim.spec.time.timeseries_interval_hours * 60.0 / sim.dt_min))
+    series_steps = sim.collect_every_steps  # the steps that measure their readouts
     checkpoints = _checkpoint_steps(sim)
 
     def flush_events() -> None:
@@ -149,7 +149,9 @@ def _loop(
         sim.step()
         step = sim.steps
         flush_events()
-        if step % series_steps == 0 or step == sim.total_steps:
+        if step % series_steps == 0:
+            writer.append_timeseries(sim.time_days, sim.readouts)  # measured by the step
+        elif step == sim.total_steps:
             writer.append_timeseries(sim.time_days, sim.measure())
         if step % frame_steps == 0 or step == sim.total_steps:
             _write_frame(writer, sim)

@@ -140,12 +140,15 @@ def test_mesa_batch_run_returns_rows_with_model_reporters(tmp_path):
         """
         import mesa, mscabm
         rows = mesa.batch_run(mscabm.Simulation, parameters={"spec": "healthy_human",
-            "geometry__width_um": 100, "keratinocyte__cycle_time_h": [250.0, 311.0]},
-            rng=[1, 2], max_steps=20, display_progress=False)
+            "geometry__width_um": 100, "keratinocyte__cycle_time_h": [250.0, 311.0],
+            "time__timeseries_interval_hours": 1}, rng=[1, 2], max_steps=20,
+            display_progress=False)
         assert len(rows) == 4, rows
         for row in rows:
             assert "score_total" in row and "viable_epidermis_thickness_um" in row, row
             assert row["viable_epidermis_thickness_um"] > 0
+            # the readouts of the last step (20 steps = 2 h), not the starting state
+            assert row["Step"] == 20 and row["divisions_per_day"] >= 0, row
         print("rows", len(rows))
         """
     )
