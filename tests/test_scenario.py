@@ -154,30 +154,15 @@ def test_the_readme_scenario_example_is_valid(tmp_path):
 
 def test_a_childs_events_are_found_on_their_own_lines(tmp_path):
     # imq_mouse stops its inducer on day 5.5; a 1-day child with two events of its own is
-    # valid, and an event of its own after its end is reported on its own line
-    ok = write(
-        tmp_path,
-        "ok.yaml",
-        """
-        extends: imq_mouse
-        time: {duration_days: 1}
-        events:
-          - {day: 0.2, kind: knockout_field, target: il23}
-          - {day: 0.3, kind: restore_field, target: il23}
-        """,
+    # valid, and an event of its own after its end is reported on its own line (line 5)
+    child = (
+        "extends: imq_mouse\ntime: {{duration_days: 1}}\nevents:\n"
+        "  - {{day: 0.2, kind: knockout_field, target: il23}}\n"
+        "  - {{day: {day}, kind: restore_field, target: il23}}\n"
     )
+    ok = write(tmp_path, "ok.yaml", child.format(day=0.3))
     assert [e.day for e in load_scenario(ok).events][-2:] == [0.2, 0.3]
-    late = write(
-        tmp_path,
-        "late.yaml",
-        """
-        extends: imq_mouse
-        time: {duration_days: 1}
-        events:
-          - {day: 0.2, kind: knockout_field, target: il23}
-          - {day: 3, kind: restore_field, target: il23}
-        """,
-    )
+    late = write(tmp_path, "late.yaml", child.format(day=3))
     with pytest.raises(ScenarioError, match=r"day 3\.0 is after the end") as error:
         load_scenario(late)
     assert error.value.file == str(late) and error.value.line == 5
