@@ -1062,7 +1062,9 @@ is that module's docstring):
   at capillaries; (5) movement; (6) lymph node and inducer (section 7.5).
 - **vessels**: section 7.4. **events**: events due at the new time (section 6).
 
-Readouts, output frames and checkpoints are taken by the runner between steps. Updates that
+Readouts are measured at the end of every step that closes a `time.timeseries_interval_hours`
+interval (into Mesa's DataCollector and the run file); output frames and checkpoints are taken by
+the runner between steps. Updates that
 compete for space or targets (divisions, basal migration, column levelling, displaced and
 dividing immune cells, efferocytosis, movement) are ordered by hash permutations of the ids,
 never by table order or threads; recruitment visits its channels and the capillary sites in a
