@@ -9,8 +9,10 @@ A thin layer over the public API. Errors a user can cause end in one message and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -80,8 +82,22 @@ def _main(
     _State.debug = debug
 
 
+class _Stopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, raised at a step boundary (``signum`` says which)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class _Bar:
-    """rich progress bar over simulated days (one line when the output is not a terminal)."""
+    """rich progress bar over simulated days (one line when the output is not a terminal).
+
+    While it is open, Ctrl-C and SIGTERM only take note; the next step ends the run there
+    (:class:`_Stopped`), so the run file is closed as "interrupted". A KeyboardInterrupt raised
+    anywhere else could land in a library callback, which Python ignores, and the run would go
+    on. A second signal stops at once.
+    """
 
     def __init__(self, quiet: bool, label: str):
         self.quiet = quiet
@@ -100,13 +116,28 @@ class _Bar:
         self.task = self.progress.add_task(label, total=1, day=0.0, duration=0.0, rate=0.0)
 
     def __enter__(self) -> _Bar:
+        self.received: int | None = None
+        self.handlers = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # not the main thread (ValueError): the signals keep their handlers
+            with contextlib.suppress(ValueError):
+                self.handlers[signum] = signal.signal(signum, self._note)
         return self  # the bar appears with the first step: an early error prints no bar
 
+    def _note(self, signum: int, frame: object) -> None:
+        if self.received is not None:
+            raise _Stopped(signum)
+        self.received = signum
+
     def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.handlers.items():
+            signal.signal(signum, handler)
         if self.first_step is not None:
             self.progress.__exit__(*exc)
 
     def __call__(self, report) -> None:
+        if self.received is not None:
+            raise _Stopped(self.received)
         if self.quiet:
             return
         if self.first_step is None:
@@ -215,9 +246,13 @@ def run(
                     force=force,
                     progress=bar,
                 )
-    except KeyboardInterrupt:
-        err_console.print("interrupted: the run file keeps every frame written so far")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        err_console.print(
+            "interrupted: a run file already started keeps every frame written so far "
+            "(status 'interrupted'; continue it with --resume if it has checkpoints)"
+        )
+        terminated = getattr(exc, "signum", None) == signal.SIGTERM
+        raise typer.Exit(143 if terminated else 130) from None
     except _user_errors() as exc:
         _fail(exc)
         return

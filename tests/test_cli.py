@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -207,6 +209,28 @@ def test_resume_takes_no_days_and_output_must_not_be_a_directory(tmp_path):
     for force in ([], ["--force"]):
         into = RUNNER.invoke(app, ["run", "healthy_mouse", "-o", str(folder), *TINY, *force])
         assert into.exit_code == 2 and "is a directory" in into.output
+
+
+def test_sigterm_and_ctrl_c_end_a_run_at_a_step_as_interrupted(tmp_path):
+    # the signal is taken at the next step (never inside a library callback, where Python
+    # would ignore the KeyboardInterrupt and the run would go on)
+    for signum, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        path = tmp_path / f"stopped_{code}.h5"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mscabm.cli", "run", "healthy_mouse", "-o", str(path),
+             "--days", "60", *TINY],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == code, err
+        assert "interrupted" in err and "Exception ignored" not in err
+        data = run_io.open_run(path)
+        assert data.attrs["status"] == "interrupted" and 0 < data.n_frames < 241
 
 
 def test_progress_bar_writes_when_not_quiet(tmp_path):
