@@ -902,9 +902,7 @@ def _check_names(
         # scenario loaded again (``stored``: it was shortened when first loaded); an event
         # written where its run's end is written (one file) or given with --set is a mistake
         if event.day > scenario.time.duration_days and not shortened:
-            event_source = _line_of((*loc, "day"), marks, file_name)[0]
-            end_source = _line_of(("time", "duration_days"), marks, file_name)[0]
-            if not event_source.startswith("--set") and (stored or event_source != end_source):
+            if not _given_with_its_end((*loc, "day"), marks, file_name, stored):
                 continue  # inherited from the file this one extends, or from the first load
             raise _fail(
                 f"day {event.day} is after the end of the run ({scenario.time.duration_days} days)",
@@ -949,6 +947,18 @@ def _check_names(
         )
 
 
+def _given_with_its_end(loc: tuple, marks: Marks, file_name: str, stored: bool) -> bool:
+    """Whether a day after the run's end at ``loc`` is a mistake, not an inherited one.
+
+    It is when given with ``--set``, or written where the run's end is written (one file)
+    unless the scenario is ``stored`` (loaded again: its first load accepted it).
+    """
+    source = _line_of(loc, marks, file_name)[0]
+    if source.startswith("--set"):
+        return True
+    return not stored and source == _line_of(("time", "duration_days"), marks, file_name)[0]
+
+
 def _check_checkpoint_days(
     scenario: Scenario, marks: Marks, file_name: str, shortened: bool
 ) -> None:
@@ -963,10 +973,7 @@ def _check_checkpoint_days(
     if not late or shortened:
         return
     loc = ("time", "checkpoint_at_days")
-    source = _line_of(loc, marks, file_name)[0]
-    if source != _line_of(("time", "duration_days"), marks, file_name)[0] and not (
-        source.startswith("--set")
-    ):
+    if not _given_with_its_end(loc, marks, file_name, stored=False):
         return  # inherited from the file this one extends
     raise _fail(
         f"checkpoint day {late[0]:g} is after the end of the run ({time.duration_days:g} days)",

@@ -239,10 +239,16 @@ def contact_counts(sim: Simulation) -> np.ndarray:
     return np.bincount(keys, minlength=(n + 1) * width).reshape(n + 1, width)
 
 
+#: The signal each column of :func:`contact_counts` feeds (``contact_<group>``, then NETs).
+_CONTACT_SIGNALS: tuple[str, ...] = (
+    *(f"contact_{name}" for name, _ in _CONTACT_GROUPS),
+    "net_contact",
+)
+
+
 def contact_signal_columns(signal_names: Sequence[str]) -> np.ndarray:
     """Signal column of each column of :func:`contact_counts` (``contact_<group>``, NETs)."""
-    names = [f"contact_{name}" for name, _ in _CONTACT_GROUPS] + ["net_contact"]
-    return np.array([list(signal_names).index(name) for name in names], dtype=np.int64)
+    return np.array([list(signal_names).index(name) for name in _CONTACT_SIGNALS], np.int64)
 
 
 def contact_arguments(
@@ -274,19 +280,18 @@ def contact_signals(
     The values :func:`sense` and the keratinocytes' signals read (see
     :func:`contact_arguments`), by signal name.
     """
-    names = [f"contact_{name}" for name, _ in _CONTACT_GROUPS] + ["net_contact"]
-    columns = contact_signal_columns(names)
     arguments = contact_arguments(
         sim, counts, None if own_type is None else np.asarray(own_type, dtype=np.int32)
     )
+    width = len(_CONTACT_SIGNALS)  # a matrix of the contact signals only, in counts' order
     signals = _kernels.gather_signals(
         np.zeros((0, sim.layout.n_voxels)),
         np.asarray(voxels, dtype=np.int64),
         np.zeros(0, dtype=np.int64),
-        len(names),
-        **{**arguments, "count_columns": columns},
+        width,
+        **{**arguments, "count_columns": np.arange(width, dtype=np.int64)},
     )
-    return {name: signals[:, column] for name, column in zip(names, columns, strict=True)}
+    return {name: signals[:, column] for column, name in enumerate(_CONTACT_SIGNALS)}
 
 
 def sense(sim: Simulation, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
