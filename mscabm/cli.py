@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -58,7 +59,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _fail(exc: BaseException) -> None:
     if _State.debug:
         raise exc
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    # the message is text: "[il17a]" in it must not be read as console markup
+    err_console.print(
+        f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True
+    )
     raise typer.Exit(2)
 
 
@@ -256,7 +260,7 @@ def run(
     except _user_errors() as exc:
         _fail(exc)
         return
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path}", highlight=False, markup=False)
 
 
 @app.command()
@@ -313,7 +317,7 @@ def info(run_file: Annotated[Path, typer.Argument(help="An HDF5 run file.")]) ->
             value = json.dumps(value, default=str)
             if len(value) > 200:
                 value = value[:200] + "…"
-        console.print(f"[bold]{key}[/]: {value}", highlight=False)
+        console.print(f"[bold]{escape(str(key))}[/]: {escape(str(value))}", highlight=False)
     if finals:
         table = Table("readout", "final value")
         for name, value in finals.items():
@@ -366,6 +370,7 @@ def view(
     console.print(
         f"mscabm view: serving {len(run_files)} run(s) at {server.url}",
         highlight=False,
+        markup=False,
         soft_wrap=True,
     )
     console.print("press Ctrl-C to stop", highlight=False)
@@ -430,11 +435,12 @@ def report(
         f"wrote {summary.path} ({summary.size_bytes / 1e6:.1f} MB, limit "
         f"{summary.max_bytes / 1e6:g} MB)",
         highlight=False,
+        markup=False,
     )
     for index, kept in enumerate(summary.kept, start=1):
-        console.print(f"  run {index}: kept {kept}", highlight=False)
+        console.print(f"  run {index}: kept {kept}", highlight=False, markup=False)
     for image in summary.images:
-        console.print(f"wrote {image}", highlight=False)
+        console.print(f"wrote {image}", highlight=False, markup=False)
 
 
 @app.command("validate-biology")
@@ -587,7 +593,9 @@ def sweep(
                 progress=bar,
             )
         except KeyboardInterrupt:
-            err_console.print(f"interrupted: finished rows are kept in {output}/parts")
+            err_console.print(
+                f"interrupted: finished rows are kept in {output}/parts", markup=False
+            )
             raise typer.Exit(130) from None
         except (OSError, TimeoutError) as exc:
             _fail(ValueError(f"cannot reach the Dask scheduler or cluster: {exc}"))
@@ -599,13 +607,18 @@ def sweep(
         f"{summary.rows} rows: {summary.skipped} already done, {summary.done} done now, "
         f"{summary.failed} failed; table: {output / 'results.parquet'} and results.csv",
         highlight=False,
+        markup=False,
     )
     if report:
         from mscabm.sweep.report import write_report
 
         try:
             page = write_report(output, output / "sweep.html", force=True)[0]
-            console.print(f"report: {page} (mscabm sweep-report {output} -o FILE)", highlight=False)
+            console.print(
+                f"report: {page} (mscabm sweep-report {output} -o FILE)",
+                highlight=False,
+                markup=False,
+            )
         except (ImportError, ValueError, OSError) as exc:  # the table is what matters
             err_console.print(f"no report written: {exc}", highlight=False, markup=False)
     if summary.failed:
@@ -703,7 +716,7 @@ def sweep_report(
         _fail(exc)
         return
     for path in written:
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, markup=False)
 
 
 @app.command()

@@ -545,6 +545,69 @@ def _line_of(loc: tuple, marks: Marks, default_file: str) -> tuple[str, int | No
     return default_file, None
 
 
+def _is_union_tag(part: object) -> bool:
+    """Whether a pydantic error location part names a member of a union, not a key."""
+    return isinstance(part, str) and (
+        "[" in part or part.startswith(("constrained-", "function-")) or part in _TYPE_TAGS
+    )
+
+
+_TYPE_TAGS = frozenset({"float", "int", "str", "bool", "none", "tuple", "list", "dict"})
+
+#: What a union member expects, by pydantic error type, as a user reads a YAML file.
+_EXPECTED = {
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+}
+
+
+def _first_problem(errors: list[dict]) -> tuple[tuple, str, int]:
+    """Location, message and number of problems of a failed validation.
+
+    A value that may take several forms (``outputs.fields``: 'all' or a list of names;
+    ``half_max``: a number or one per signal) fails once per form, at locations tagged with
+    the form; those count as one problem, reported at the key itself: the form's own
+    problem when the value had that form (e.g. an out-of-range number, the second item of a
+    list), else what the key accepts.
+    """
+    first = errors[0]
+    loc = tuple(first["loc"])
+    cut = next((i for i, part in enumerate(loc) if _is_union_tag(part)), None)
+    if cut is None:
+        return loc, _describe_error(first), len(errors)
+    key = loc[:cut]
+    forms = [e for e in errors if tuple(e["loc"])[:cut] == key and len(e["loc"]) > cut]
+    forms = [e for e in forms if _is_union_tag(e["loc"][cut])]
+    n_problems = len(errors) - len(forms) + 1
+    # a form whose own check failed (the value had that form) says the most
+    own = [
+        e
+        for e in forms
+        if len(e["loc"]) > cut + 1 or e["type"] not in (*_EXPECTED, "literal_error")
+    ]
+    if own:
+        chosen = max(own, key=lambda e: len(e["loc"]))
+        where = tuple(p for p in chosen["loc"] if not _is_union_tag(p))
+        return where, _describe_error({**chosen, "loc": where}), n_problems
+    accepted = []
+    for e in forms:
+        if e["type"] == "literal_error":
+            wanted = e["msg"].replace("Input should be ", "")
+        else:
+            wanted = _EXPECTED[e["type"]]
+        if wanted not in accepted:
+            accepted.append(wanted)
+    value = first.get("input")
+    return key, f"{value!r} is not allowed: expected {' or '.join(accepted)}", n_problems
+
+
 def _describe_error(err: dict) -> str:
     kind, value = err["type"], err.get("input")
     loc = err["loc"]
@@ -572,6 +635,8 @@ def _describe_error(err: dict) -> str:
         return f"{value!r} is out of range: {err['msg'].replace('Input should be ', 'must be ')}"
     if kind == "finite_number":
         return "must be a finite number"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {value!r}"
     message = err["msg"].removeprefix("Value error, ")
     return f"{message} (got {value!r})" if not isinstance(value, dict | list) else message
 
@@ -685,7 +750,10 @@ def _load(
     for assignment in overrides:
         _apply_set(data, assignment)
         dotted = assignment.split("=", 1)[0].strip()
-        marks[tuple(dotted.split("."))] = ("--set " + dotted, None)  # type: ignore[assignment]
+        key = tuple(dotted.split("."))
+        # everything under the key now comes from --set: the file's lines there are stale
+        marks = {k: v for k, v in marks.items() if k[: len(key)] != key}
+        marks[key] = ("--set " + dotted, None)  # type: ignore[assignment]
     if duration_days is not None:
         data.setdefault("time", {})["duration_days"] = float(duration_days)
     if seed is not None:
@@ -737,28 +805,68 @@ def _load(
         for i, r in enumerate(resolved.get("rules", []))
         if isinstance(r, dict) and _rule_key(r) in user_index
     }
+    _check_disabled_rules(resolved, species, merged_to_user, marks, file_name)
     try:
         scenario = Scenario.model_validate(resolved)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        loc = tuple(first["loc"])
+        loc, message, n_problems = _first_problem(exc.errors())
         if len(loc) > 1 and loc[0] == "rules" and loc[1] in merged_to_user:
             loc = ("rules", merged_to_user[loc[1]], *loc[2:])
         file, line = _line_of(loc, marks, file_name)
         more = (
-            f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-            if len(errors) > 1
+            f" (and {n_problems - 1} more problem{'s' if n_problems > 2 else ''})"
+            if n_problems > 1
             else ""
         )
         raise ScenarioError(
-            _describe_error(first) + more, file=file, line=line, key=".".join(map(str, loc))
+            message + more, file=file, line=line, key=".".join(map(str, loc))
         ) from None
     shortened = duration_days is not None
     _check_names(scenario, marks, file_name, merged_to_user, shortened, stored)
     _check_geometry(scenario, marks, file_name)
     _check_checkpoint_days(scenario, marks, file_name, shortened or stored)
     return scenario
+
+
+def _check_disabled_rules(
+    resolved: dict, species: str, merged_to_user: dict[int, int], marks: Marks, file_name: str
+) -> None:
+    """An ``enabled: false`` that matches no default rule nor one its files define is an error.
+
+    Such an entry would otherwise be read as a new rule and fail on its missing values.
+    """
+    rules = resolved.get("rules")
+    if not isinstance(rules, list):
+        return
+    defaults = {_rule_key(r) for r in _defaults.profile_defaults(species).get("rules", [])}
+    for index, rule in enumerate(rules):
+        if (
+            isinstance(rule, dict)
+            and rule.get("enabled") is False
+            and _rule_key(rule) not in defaults
+            and "saturation" not in rule
+        ):
+            cell_type, behaviour, direction, signals = _rule_key(rule)
+            near = [
+                f"{d} by [{', '.join(map(str, sig))}]"
+                for c, b, d, sig in sorted(defaults, key=str)
+                if c == cell_type and b == behaviour and isinstance(sig, tuple)
+            ]
+            raise _fail(
+                f"no rule to disable: neither the {species} defaults nor the files extended "
+                f"have a rule of {cell_type} on {behaviour} that {direction} by "
+                f"{list(signals) if isinstance(signals, tuple) else signals} (a rule is found by "
+                "cell_type, behaviour, direction and signals together; "
+                + (
+                    f"those on {behaviour}: {'; '.join(near)}"
+                    if near
+                    else f"none of its rules is on {behaviour}"
+                )
+                + "; docs/model.md section 9 lists them all)",
+                ("rules", merged_to_user.get(index, index), "enabled"),
+                marks,
+                file_name,
+            )
 
 
 def _fail(message: str, loc: tuple, marks: Marks, file_name: str) -> ScenarioError:
@@ -772,6 +880,26 @@ _FIXED_EVENT_TARGETS = {
     "unblock_netosis": "neutrophil",
     "start_inducer": "inducer",
     "stop_inducer": "inducer",
+}
+
+#: Event kinds that read ``amount``, and what it is to them.
+_EVENT_AMOUNTS = {
+    "fix_field": "the level held (pg/mL)",
+    "start_inducer": "the dose per application",
+}
+
+#: Event kinds that change the same thing of their target (two of one group on one target and
+#: day would leave the outcome to their order in the file).
+_EVENT_GROUPS = {
+    kind: group
+    for group, kinds in {
+        "field": ("fix_field", "release_field", "knockout_field", "restore_field"),
+        "response": ("block_response", "unblock_response"),
+        "inducer": ("start_inducer", "stop_inducer"),
+        "population": ("deplete", "restore_population"),
+        "netosis": ("block_netosis", "unblock_netosis"),
+    }.items()
+    for kind in kinds
 }
 
 
@@ -842,6 +970,7 @@ def _check_names(
                 file_name,
             )
         saturations[key] = (rule.saturation, index)
+    changes: dict[tuple, tuple[int, str]] = {}  # (group, target, day) -> (event, its file)
     for index, event in enumerate(scenario.events):
         loc = ("events", index)
         if event.kind not in vocab.EVENT_KINDS:
@@ -897,6 +1026,31 @@ def _check_names(
             )
         if event.kind == "fix_field" and event.amount < 0:
             raise _fail("a fixed level must be ≥ 0 pg/mL", (*loc, "amount"), marks, file_name)
+        if event.kind not in _EVENT_AMOUNTS and event.amount != 0.0:
+            uses = "; ".join(f"{kind}: {what}" for kind, what in _EVENT_AMOUNTS.items())
+            raise _fail(
+                f"{event.kind} does not use amount (only {uses}); remove it",
+                (*loc, "amount"),
+                marks,
+                file_name,
+            )
+        # in one file two such events are a mistake; a child's event comes after its parent's
+        # (appended), so it wins on their common day
+        same = (_EVENT_GROUPS[event.kind], event.target, event.day)
+        source = _line_of(loc, marks, file_name)[0]
+        if same in changes and changes[same][1] == source:
+            earlier = scenario.events[changes[same][0]]
+            where, line = _line_of(("events", changes[same][0]), marks, file_name)
+            raise _fail(
+                f"{earlier.kind} ({Path(where).name}{f':{line}' if line else ''}) and "
+                f"{event.kind} both change "
+                f"{event.target!r} on day {event.day:g}: which one wins would depend on their "
+                "order; keep one, or put them on different days",
+                (*loc, "kind"),
+                marks,
+                file_name,
+            )
+        changes[same] = (index, source)
         # a run shortened on the command line (--days, --set time.duration_days) or by a file
         # that extends the event's file simply ends before later events, and so does a
         # scenario loaded again (``stored``: it was shortened when first loaded); an event

@@ -338,6 +338,38 @@ BAD = {
         "one per signal",
         "rules.0",
     ),
+    "disable_unknown_rule": (
+        "rules:\n  - {cell_type: keratinocyte, signals: [il23], direction: increases, behaviour: proliferation, enabled: false}\n",
+        "no rule to disable",
+        "rules.0.enabled",
+    ),
+    "outputs_fields_as_text": (
+        "outputs: {fields: il17a}\n",
+        "'il17a' is not allowed: expected 'all' or a list",
+        "outputs.fields:",
+    ),
+    "outputs_fields_bad_item": (
+        "outputs: {fields: [il17a, 3]}\n",
+        "expected text, got 3",
+        "outputs.fields.1:",
+    ),
+    "half_max_negative": (
+        "rules:\n  - {cell_type: keratinocyte, signals: [il17a], direction: increases, behaviour: proliferation, half_max: -5}\n",
+        "-5 is out of range",
+        "rules.0.half_max:",
+    ),
+    "amount_on_deplete": (
+        "events:\n  - {day: 1, kind: deplete, target: neutrophils, amount: 0.5}\n",
+        "deplete does not use amount",
+        "events.0.amount",
+    ),
+    "two_changes_of_one_field_on_one_day": (
+        "events:\n  - {day: 1, kind: fix_field, target: il17a, amount: 10}\n"
+        "  - {day: 1, kind: knockout_field, target: il17a}\n",
+        "fix_field (two_changes_of_one_field_on_one_day.yaml:2) and knockout_field both change "
+        "'il17a' on day 1",
+        "events.1.kind",
+    ),
     "impossible_transition": (
         "rules:\n  - {cell_type: neutrophil, signals: [il23], direction: increases, behaviour: become_th17, saturation: 0.1, half_max: 1}\n",
         "unknown behaviour 'become_th17' for neutrophil",
@@ -357,9 +389,67 @@ def test_bad_scenario_gives_one_clear_message_and_exit_2(tmp_path, case):
     assert fragment in message, message
     if key is not None:
         assert key in message, message
+    for tag in ("literal[", "constrained-", "tuple["):  # pydantic's names of a union's forms
+        assert tag not in message, message
     result = RUNNER.invoke(app, ["validate", str(path)])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+def test_disabling_a_rule_that_does_not_exist_lists_the_rules_there_are(tmp_path):
+    """The message names the rules on that behaviour, brackets and all on the console."""
+    path = write(
+        tmp_path,
+        "off.yaml",
+        """
+        rules:
+          - {cell_type: keratinocyte, signals: [il23], direction: increases,
+             behaviour: proliferation, enabled: false}
+        """,
+    )
+    result = RUNNER.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "no rule to disable" in result.output
+    assert "increases by [il17a]" in " ".join(result.output.split())  # not eaten as markup
+    # the same entry naming an existing rule disables it
+    path.write_text(path.read_text().replace("il23", "il17a"))
+    spec = load_scenario(path)
+    keys = [r.key for r in spec.rules if not r.enabled]
+    assert keys == [("keratinocyte", "proliferation", "increases", ("il17a",))]
+
+
+def test_a_childs_event_on_its_parents_day_comes_after_it(tmp_path):
+    """Changing what the parent's event changes, on the same day, is allowed across files
+    (the child's event is applied after the parent's); in one file, or in one --set, it is
+    an error naming both."""
+    child = write(
+        tmp_path,
+        "milder.yaml",
+        """
+        extends: imq_mouse
+        events:
+          - {day: 0, kind: start_inducer, target: inducer, amount: 0.5}
+        """,
+    )
+    spec = load_scenario(child)
+    doses = [(e.day, e.kind, e.amount) for e in spec.events if e.kind == "start_inducer"]
+    assert doses == [(0.0, "start_inducer", 1.0), (0.0, "start_inducer", 0.5)]
+    sim = Simulation(load_scenario(child, duration_days=0.1, overrides=["geometry.width_um=100"]))
+    for _ in range(2):
+        sim.step()
+    assert [e[1:4] for e in sim.applied_events] == [
+        ("start_inducer", "inducer", 1.0),
+        ("start_inducer", "inducer", 0.5),
+    ]
+    assert sim.inducer_dose == 0.5
+    with pytest.raises(ScenarioError, match=r"--set events.*both change 'il17a' on day 1"):
+        load_scenario(
+            "healthy_human",
+            overrides=[
+                "events=[{day: 1, kind: fix_field, target: il17a, amount: 3},"
+                " {day: 1, kind: release_field, target: il17a}]"
+            ],
+        )
 
 
 def test_bad_scenario_message_names_the_line(tmp_path):
