@@ -444,12 +444,17 @@ class Simulation(mesa.Model):
         previous = self.state.region
         self.state.region = region
         self.state.basal_voxels = basal_voxels
+        # air holds no cytokine: what a voxel held when it turned into air (shed corneum, a
+        # lower surface) is gone with it, so maps show none above the skin and the solver's
+        # tolerance (relative to the whole right-hand side) is not set by stale values there
         if previous.shape != region.shape or not hasattr(self, "allowed"):
             self.allowed = np.take(self._allowed_by_region, region, axis=1)
+            self.state.conc[:, region == transport.REGION_AIR] = 0.0
         else:  # the voxels whose region changed
             changed = np.flatnonzero(region != previous)
             if len(changed):
                 self.allowed[:, changed] = self._allowed_by_region[:, region[changed]]
+                self.state.conc[:, changed[region[changed] == transport.REGION_AIR]] = 0.0
         if self.field_ids and self._coefficients.update(region, basal_voxels):
             shape = self.layout.shape
             self.solver.set_coefficients(

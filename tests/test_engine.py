@@ -110,6 +110,37 @@ def test_coefficients_updated_voxel_by_voxel_equal_a_full_rebuild(uptake):
         assert np.array_equal(sim.allowed, immune.allowed_table(sim))
 
 
+def test_air_holds_no_cytokine_when_the_surface_moves():
+    """Voxels that turn into air (shed corneum, a falling surface) lose what they held, also
+    while a field is held fixed and after it is released, so stored maps are zero above
+    the skin."""
+    from mscabm.processes import transport
+
+    sim = Simulation(
+        "imq_mouse",
+        rng=4,
+        overrides=[
+            "geometry.width_um=100",
+            "events=[{day: 0, kind: start_inducer, target: inducer, amount: 1},"
+            " {day: 0.5, kind: fix_field, target: il17a, amount: 50},"
+            " {day: 1, kind: release_field, target: il17a}]",
+        ],
+    )
+    tissue_before = sim.state.region != transport.REGION_AIR
+    became_air = np.zeros_like(tissue_before)
+    for _ in range(int(1.5 * sim.steps_per_day)):
+        sim.step()
+        air = sim.state.region == transport.REGION_AIR
+        became_air |= air & tissue_before
+        assert not np.any(sim.state.conc[:, air]), sim.time_days
+    assert became_air.sum() >= 5  # the surface did move
+    il17a = sim.field_ids.index("il17a")
+    assert sim.state.conc[il17a, sim.state.region != transport.REGION_AIR].max() > 0
+    frame = sim.frame()
+    for field_map in frame["fields"].values():
+        assert not np.any(field_map.ravel()[air])
+
+
 def test_simulation_is_a_mesa_model_with_time_in_days():
     import mesa
 
