@@ -1184,7 +1184,8 @@ Each field c (pg/mL) is advanced by one backward-Euler step per cell step
 
 D (µm²/min) and the first-order loss Λ (1/min) are per voxel, by region (section 2.2): D =
 `diffusion_um2_per_min` in dermis and viable epidermis, × `stratum_corneum_diffusion_factor` in
-the stratum corneum, 0 in air (no flux into it); Λ = ln 2 / half-life with `half_life_min` in
+the stratum corneum, 0 in air (no flux into it; a voxel that turns into air, e.g. shed corneum,
+loses what it held, so air holds 0); Λ = ln 2 / half-life with `half_life_min` in
 the viable epidermis, `dermis_half_life_min` in the dermis and `stratum_corneum_half_life_min` in
 the corneum, plus the uptake `basal_uptake_per_min` in voxels holding basal keratinocytes, inside
 the implicit operator. Cell-centred finite volumes with a 5-point (2-D) or 7-point (3-D) stencil
@@ -1423,7 +1424,7 @@ def _region_table(context: _Context) -> str:
         return f"{immune_h[key]}, {immune_m[key]}"
 
     rows = [
-        ("air", "`air`", "closed: no diffusion into it, no decay", "0"),
+        ("air", "`air`", "closed: no diffusion into it; holds no cytokine (set to 0)", "0"),
         (
             "stratum corneum",
             "`stratum_corneum`, `parakeratotic_corneum`",
