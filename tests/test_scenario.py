@@ -152,6 +152,15 @@ def test_the_readme_scenario_example_is_valid(tmp_path):
     assert [r.half_max for r in changed] == [5.0]
 
 
+def test_the_readme_names_every_event_kind_and_population():
+    from mscabm import vocab
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    kinds = readme.split("Event kinds:", 1)[1].split("## ", 1)[0]
+    for name in (*vocab.EVENT_KINDS, *vocab.POPULATIONS):
+        assert f"`{name}`" in kinds, name
+
+
 def test_a_childs_events_are_found_on_their_own_lines(tmp_path):
     # imq_mouse stops its inducer on day 5.5; a 1-day child with two events of its own is
     # valid, and an event of its own after its end is reported on its own line (line 5)
