@@ -680,6 +680,8 @@ cdef void _pcg_field(const _Grid* g, const double* diag, const double* depth,
         residual_sq[0] = 0.0
         return
     tol_sq = rtol * rtol * b_sq
+    if tol_sq < MG_RESIDUAL_SQ_FLOOR:  # see fields_lanes.h
+        tol_sq = MG_RESIDUAL_SQ_FLOOR
     # Decoupled voxels (closed, or with no open neighbour) take their exact value and keep a
     # zero residual; the iteration never changes them.
     for z in range(g.nz):
@@ -882,6 +884,7 @@ cdef extern from "fields_lanes.h":
         const int64_t* level_cols
         const int64_t* level_offsets
     int MG_LANES_MAX
+    double MG_RESIDUAL_SQ_FLOOR
     void mg_lanes_pcg2(const mg_lanes_grid* g, const double* diag, const double* depth,
                        const double* lateral, const double* inv_pivot, const uint8_t* decoupled,
                        double* conc, const double* rhs, Py_ssize_t field_voxels,
@@ -894,6 +897,11 @@ cdef extern from "fields_lanes.h":
                        const int64_t* fields, int n, double* work, double rtol,
                        Py_ssize_t max_iterations, int64_t* iterations, int64_t* status,
                        double* residual_sq, double* rhs_sq) noexcept nogil
+
+
+def mg_residual_sq_floor():
+    """Squared residual at or below which a field counts as converged, whatever its rtol."""
+    return MG_RESIDUAL_SQ_FLOOR
 
 
 def mg_lanes():

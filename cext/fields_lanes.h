@@ -27,6 +27,11 @@
 
 #define MG_LANES_MAX 4
 
+/* A field stops once ||rhs - A x||^2 <= max(rtol^2 ||rhs||^2, MG_RESIDUAL_SQ_FLOOR): a field
+ * whose values are near 1e-150 (a cytokine decayed for weeks without a source) would
+ * otherwise iterate on squares at the underflow limit of doubles, where r.z rounds to 0. */
+#define MG_RESIDUAL_SQ_FLOOR 1e-300
+
 #if defined(__GNUC__) || defined(__clang__)
 #define MG_INLINE static inline __attribute__((always_inline))
 #elif defined(_MSC_VER)
@@ -411,6 +416,8 @@ MG_INLINE void mg_lanes_pcg(const int L, const mg_lanes_grid *g, const double *d
                 residual_sq[f] = 0.0;
             } else {
                 tol_sq[k] = rtol * rtol * b_sq;
+                if (tol_sq[k] < MG_RESIDUAL_SQ_FLOOR)
+                    tol_sq[k] = MG_RESIDUAL_SQ_FLOOR;
                 live[k] = 1;
             }
         }

@@ -1563,6 +1563,10 @@ def _fields_selected(active: np.ndarray | None, sets: np.ndarray) -> np.ndarray:
     return fields[np.argsort(sets[fields], kind="stable")].astype(np.int64)
 
 
+#: Squared residual at or below which :func:`field_mg_pcg` stops a field whatever its rtol
+#: (values near 1e-150 would otherwise iterate at the underflow limit of doubles).
+FIELDS_RESIDUAL_SQ_FLOOR = float(_fields_ext.mg_residual_sq_floor())
+
 #: Fields of one coefficient set that :func:`field_mg_pcg` solves together on a line grid.
 FIELDS_MG_LANES = int(_fields_ext.mg_lanes())
 
@@ -1655,12 +1659,13 @@ def field_mg_pcg(
     """Solve ``A x = rhs`` per field by CG preconditioned with :func:`field_mg_vcycle`.
 
     Warm-started from ``conc``; decoupled voxels are set to ``rhs / diag`` and never iterated;
-    a field stops when ``||rhs - A x|| <= rtol ||rhs||``. Every reduction runs in a fixed order
-    on one thread per field, so results do not depend on the thread count; threads (one field
-    each) are used only when the work reaches ``FIELDS_PARALLEL_MIN_WORK`` voxel-fields. On a
-    line grid (2-D periodic) up to ``FIELDS_MG_LANES`` fields of one coefficient set are solved
-    in lockstep, interleaved voxel by voxel so the set's coefficients are read once for all of
-    them: each field does the same operations and stops where it would alone (the same bits).
+    a field stops when ``||rhs - A x||² <= max(rtol² ||rhs||², FIELDS_RESIDUAL_SQ_FLOOR)``.
+    Every reduction runs in a fixed order on one thread per field, so results do not depend on
+    the thread count; threads (one field each) are used only when the work reaches
+    ``FIELDS_PARALLEL_MIN_WORK`` voxel-fields. On a line grid (2-D periodic) up to
+    ``FIELDS_MG_LANES`` fields of one coefficient set are solved in lockstep, interleaved voxel
+    by voxel so the set's coefficients are read once for all of them: each field does the same
+    operations and stops where it would alone (the same bits).
 
     Parameters
     ----------

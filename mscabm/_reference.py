@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The field kernels' floor on a converged squared residual (``MG_RESIDUAL_SQ_FLOOR``).
+RESIDUAL_SQ_FLOOR = 1e-300
+
 # ------------------------------------------------------------------------------------------ rng
 
 _GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
@@ -489,7 +492,7 @@ def field_mg_pcg(
         decoupled = mg.decoupled[mg.coefficient_set[field]] != 0
         x = np.where(decoupled, b / level["diag"], conc[field, :nz])
         r = np.where(decoupled, 0.0, b - _mg_apply(level, x))
-        tol_sq = rtol**2 * rhs_sq[field]
+        tol_sq = max(rtol**2 * rhs_sq[field], RESIDUAL_SQ_FLOOR)
         r_sq = np.sum(r * r)
         count = 0
         if r_sq > tol_sq:

@@ -343,6 +343,31 @@ def test_mg_pcg_zero_rhs_gives_zero():
     assert status.tolist() == [0, 0] and iterations[1] > 0
 
 
+@pytest.mark.parametrize("n_fields", [1, 4])  # one field alone, or four in lockstep lanes
+def test_mg_pcg_stops_a_field_at_the_underflow_limit(n_fields):
+    """Values near 1e-160 (a cytokine decayed for weeks without a source) have residual
+    squares at the underflow limit of doubles, where r.z rounds to 0: such a field counts as
+    converged (it used to stop with 'lost positivity'); the twin agrees and a field of
+    ordinary size is solved as before."""
+    assert _reference.RESIDUAL_SQ_FLOOR == _kernels.FIELDS_RESIDUAL_SQ_FLOOR == 1e-300
+    mg = skin_hierarchy((16, 21), "periodic", n_fields=1, seed=3)
+    mg = mg._replace(coefficient_set=np.zeros(n_fields, dtype=np.int64))
+    rng = np.random.default_rng(1)
+    shape = (n_fields, mg.nz, int(mg.level_cols[0]))
+    scales = np.array([1e-160, 1.0, 1e-155, 1e-100][:n_fields])[:, None, None]
+    rhs = rng.uniform(0, 1, shape) * scales
+    start = rng.uniform(0, 1, shape) * scales
+    compiled, twin = start.copy(), start.copy()
+    iterations, status, residual_sq, _ = _kernels.field_mg_pcg(mg, compiled, rhs, 1e-4, 50)
+    twin_result = _reference.field_mg_pcg(mg, twin, rhs, 1e-4, 50)
+    assert status.tolist() == [0] * n_fields
+    assert np.array_equal(iterations, twin_result[0])
+    assert residual_sq[0] <= 1e-300 and iterations[0] == 0
+    if n_fields > 1:
+        assert iterations[1] > 0 and iterations[3] > 0  # sizes far from the floor iterate
+    assert rel_err(compiled.ravel(), twin.ravel()) < 1e-12
+
+
 def test_mg_wrappers_reject_bad_inputs():
     mg = skin_hierarchy((8, 6), "periodic", n_fields=2)
     residual = np.zeros((2, mg.nz, 6))

@@ -205,8 +205,11 @@ def test_il12_polarises_to_th1_and_tgfb_with_il2_to_treg():
     # the keratinocytes' constitutive TGF-β is held at zero so that IL-12 acts alone
     th1 = _polarise(fix("il12", 50.0), fix("tgfb", 0.0))
     assert th1["th1"] > 100 and th1["th17"] == 0 and th1["treg"] == 0
+    # of the 150 naive cells most become Tregs; some of the rest become Tr1 under the
+    # Tregs' own IL-10 (83-99 Tregs and 23-42 Tr1 for seeds 1-3)
     treg = _polarise(fix("tgfb", 50.0), fix("il2", 50.0))
-    assert treg["treg"] > 100 and treg["th17"] == 0
+    assert treg["treg"] > 75 and treg["treg"] > 2 * treg["tr1"]
+    assert treg["th17"] == 0 and treg["th1"] == 0
     # IL-6 with TGF-β tips toward Th17 instead of Treg
     tipped = _polarise(fix("tgfb", 50.0), fix("il2", 50.0), fix("il6", 50.0))
     assert tipped["th17"] > tipped["treg"]
