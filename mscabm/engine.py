@@ -614,6 +614,8 @@ class Simulation(mesa.Model):
         self.fast_forward(int(meta["step"]))
         self._update_geometry()
         self.allowed = immune.allowed_table(self)  # the restored regions, from scratch
+        # checkpoints written before air was kept at zero may hold stale values there
+        self.state.conc[:, self.state.region == transport.REGION_AIR] = 0.0
         self.readouts = _readouts.measure(self)
 
 
