@@ -55,15 +55,18 @@ Tolerance and accuracy: ``rtol`` bounds each step's residual relative to ``||b||
 field whose values are near 1e-150, the absolute floor ``_kernels.FIELDS_RESIDUAL_SQ_FLOOR``
 on its square, where doubles underflow). The engine keeps air at zero (a voxel that turns into
 air loses what it held), so ``||b||`` is the tissue's own; before that, stale values in air made
-up 0.3-2.5 times the tissue norm and the accuracy figures below, measured then, are for a
-correspondingly looser tolerance. Since
+up 0.3-2.5 times the tissue norm and loosened the tolerance accordingly. Since
 ``A >= I`` the error of a step is at most ``rtol ||b||``, and the warm start carries it into
 the next step, damped only by ``1 / (1 + dt λ)``, so errors add up over steps, most for
 long-lived fields. Measured against a 1e-12 solve on running psoriasis_human sections (every
-step replayed with its own fields carried forward): at rtol 1e-4 the worst field stays within
-4.8e-4 (relative L2 and total) over 24 steps of a 600 µm section and within 9e-5 (L2) and
-1.8e-4 (total) over 200 steps of a 2 mm plaque at day 15, LL-37/DNA (half-life 240 min)
-included; at 1e-3 errors reach 10 %. The engine uses 1e-4 (3e-5 costs 20 % more iterations,
+step replayed with its own fields carried forward, the engine's other changes to the fields,
+such as uptake and NET release, applied to both; ``benchmarks/field_accuracy.py``): at rtol
+1e-4, with air at zero, the worst field stays within 9.3e-5 (relative L2 over tissue voxels)
+and 7.8e-5 (total) over 200 steps of a 2 mm plaque at day 60 (LL-37/DNA with its 240-minute
+half-life, then IL-4). Before air was
+kept at zero: within 4.8e-4 (relative L2 and total) over 24 steps of a 600 µm section and
+within 9e-5 (L2) and 1.8e-4 (total) over 200 steps of the 2 mm plaque at day 15; at 1e-3
+errors reach 10 %. The engine uses 1e-4 (3e-5 costs 20 % more iterations,
 1e-6 60 % more); its choice is checked by
 ``tests/test_diffusion.py::test_engine_tolerance_keeps_fields_close_to_a_tight_solve``
 (within 10 × rtol after every step).
