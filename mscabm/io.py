@@ -1272,18 +1272,25 @@ def _holds_a_run(path: Path) -> bool:
         if not h5py.is_hdf5(path):
             return False
         with h5py.File(path, "r", locking=False) as file:
-            kind = _decode_attr(file.attrs.get("file_kind", _FILE_KIND_RUN))
-            return "schema_version" in file.attrs and kind == _FILE_KIND_RUN
+            return _not_a_run(file) is None
     except OSError:  # e.g. left open for writing by a killed run: still that run's file
         return h5py.is_hdf5(path)
 
 
-def _check_schema(path: Path, file: h5py.File) -> None:
+def _not_a_run(file: h5py.File) -> str | None:
+    """Why ``file`` is not an mscabm run file (no schema, another kind), or None if it is one."""
     if "schema_version" not in file.attrs:
-        raise RunFileError(path, "not an mscabm run file (no 'schema_version' attribute)")
+        return "not an mscabm run file (no 'schema_version' attribute)"
     kind = _decode_attr(file.attrs.get("file_kind", _FILE_KIND_RUN))
     if kind != _FILE_KIND_RUN:
-        raise RunFileError(path, f"is an mscabm {kind} file, not a run file")
+        return f"is an mscabm {kind} file, not a run file"
+    return None
+
+
+def _check_schema(path: Path, file: h5py.File) -> None:
+    problem = _not_a_run(file)
+    if problem is not None:
+        raise RunFileError(path, problem)
     version = int(_decode_attr(file.attrs["schema_version"]))
     if version > SCHEMA_VERSION:
         raise RunFileError(

@@ -545,14 +545,14 @@ def _line_of(loc: tuple, marks: Marks, default_file: str) -> tuple[str, int | No
     return default_file, None
 
 
+_TYPE_TAGS = frozenset({"float", "int", "str", "bool", "none", "tuple", "list", "dict"})
+
+
 def _is_union_tag(part: object) -> bool:
     """Whether a pydantic error location part names a member of a union, not a key."""
     return isinstance(part, str) and (
         "[" in part or part.startswith(("constrained-", "function-")) or part in _TYPE_TAGS
     )
-
-
-_TYPE_TAGS = frozenset({"float", "int", "str", "bool", "none", "tuple", "list", "dict"})
 
 #: What a union member expects, by pydantic error type, as a user reads a YAML file.
 _EXPECTED = {
@@ -796,7 +796,8 @@ def _load(
                     line=line,
                     key=f"immune.types.{type_name}",
                 )
-    resolved = _merge(_defaults.profile_defaults(species), data)
+    defaults = _defaults.profile_defaults(species)
+    resolved = _merge(defaults, data)
     # rules merge into the defaults: report a rule by its position in the user's own list
     user_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
     user_index = {_rule_key(r): j for j, r in enumerate(user_rules) if isinstance(r, dict)}
@@ -805,7 +806,7 @@ def _load(
         for i, r in enumerate(resolved.get("rules", []))
         if isinstance(r, dict) and _rule_key(r) in user_index
     }
-    _check_disabled_rules(resolved, species, merged_to_user, marks, file_name)
+    _check_disabled_rules(resolved, defaults, species, merged_to_user, marks, file_name)
     try:
         scenario = Scenario.model_validate(resolved)
     except ValidationError as exc:
@@ -829,16 +830,22 @@ def _load(
 
 
 def _check_disabled_rules(
-    resolved: dict, species: str, merged_to_user: dict[int, int], marks: Marks, file_name: str
+    resolved: dict,
+    profile: dict,
+    species: str,
+    merged_to_user: dict[int, int],
+    marks: Marks,
+    file_name: str,
 ) -> None:
     """An ``enabled: false`` that matches no default rule nor one its files define is an error.
 
     Such an entry would otherwise be read as a new rule and fail on its missing values.
+    ``profile`` is the species' defaults that ``resolved`` was merged into.
     """
     rules = resolved.get("rules")
     if not isinstance(rules, list):
         return
-    defaults = {_rule_key(r) for r in _defaults.profile_defaults(species).get("rules", [])}
+    defaults = {_rule_key(r) for r in profile.get("rules", [])}
     for index, rule in enumerate(rules):
         if (
             isinstance(rule, dict)
