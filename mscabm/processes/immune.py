@@ -55,6 +55,7 @@ hold, so a NET can only return IL-17A that was made by others.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -500,26 +501,26 @@ def fates(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     table.type_step[rows[to_apoptotic]] = sim.steps
     table.remove(rows[dies & ~to_apoptotic])
     done |= dies
-    # 3. type change
-    for source_name, targets in TRANSITIONS.items():
-        these = np.flatnonzero(~done & (types == code(source_name)))
-        if len(these) == 0:
-            continue
-        rates = np.stack(
-            [np.maximum(behaviour[these, names.index(f"become_{t}")], 0.0) for t in targets],
-            axis=1,
+    # 3. type change (every source type at once: targets padded with zero rates)
+    target_columns, target_codes, n_targets = _transition_table(names)
+    these = np.flatnonzero(~done & (n_targets[types] > 0))
+    if len(these):
+        source = types[these]
+        rates = np.where(
+            target_codes[source] >= 0,
+            np.maximum(behaviour[these[:, None], target_columns[source]], 0.0),
+            0.0,
         )
         total = rates.sum(axis=1)
         change = draws[these, 2] < -np.expm1(-total * dt_h)
-        if not np.any(change):
-            continue
-        these, rates, total = these[change], rates[change], total[change]
+        these, rates, total, source = these[change], rates[change], total[change], source[change]
+    if len(these):
         pick_u = sim.random_stream.uniform(
             sim.steps, Purpose.IMMUNE_FATE, CELL, table.id[rows[these]], draw=5
         )
         cumulative = np.cumsum(rates, axis=1) / total[:, None]
-        choice = np.minimum((cumulative <= pick_u[:, None]).sum(axis=1), len(targets) - 1)
-        new_codes = np.array([code(t) for t in targets])[choice]
+        choice = np.minimum((cumulative <= pick_u[:, None]).sum(axis=1), n_targets[source] - 1)
+        new_codes = target_codes[source, choice]
         changed_rows = rows[these]
         depleted = np.isin(new_codes, [code(t) for t in sim.depleted_types])
         table.type[changed_rows] = new_codes
@@ -538,6 +539,29 @@ def fates(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     divides = np.flatnonzero(~done & (draws[:, 4] < chance("proliferation")))
     if len(divides):
         _divide(sim, rows[divides])
+
+
+@functools.cache
+def _transition_table(behaviour_names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """The :data:`TRANSITIONS` as arrays indexed by type code.
+
+    Returns the ``become_<target>`` behaviour columns and the target codes of each source
+    type (padded with column 0 and code -1) and its number of targets.
+    """
+    n_codes = FIRST_IMMUNE_CODE + len(IMMUNE_TYPES)
+    width = max(len(targets) for targets in TRANSITIONS.values())
+    columns = np.zeros((n_codes, width), dtype=np.int64)
+    codes = np.full((n_codes, width), -1, dtype=np.int64)
+    count = np.zeros(n_codes, dtype=np.int64)
+    for source_name, targets in TRANSITIONS.items():
+        row = code(source_name)
+        count[row] = len(targets)
+        for j, target in enumerate(targets):
+            columns[row, j] = behaviour_names.index(f"become_{target}")
+            codes[row, j] = code(target)
+    for array in (columns, codes, count):
+        array.flags.writeable = False
+    return columns, codes, count
 
 
 def _free_neighbour(
@@ -613,6 +637,12 @@ def efferocytosis(sim: Simulation) -> None:
     eating = order[u < p]  # in hash order; removals below touch only other rows
     if len(eating) == 0:
         return
+    voxels = table.voxel[eating]
+    neighbours = sim.neighbour_table[voxels]
+    # only what lies within reach of an eating macrophage can be cleared this step
+    reach = np.union1d(voxels, neighbours[neighbours >= 0])
+    apoptotic = apoptotic[np.isin(table.voxel[apoptotic], reach)]
+    net_rows = net_rows[np.isin(nets.voxel[net_rows], reach)]
     targets_by_voxel: dict[int, list[int]] = {}
     by_id = apoptotic[np.argsort(table.id[apoptotic], kind="stable")]
     for row, voxel in zip(by_id.tolist(), table.voxel[by_id].tolist(), strict=True):
@@ -621,9 +651,7 @@ def efferocytosis(sim: Simulation) -> None:
     by_id = net_rows[np.argsort(nets.id[net_rows], kind="stable")]
     for row, voxel in zip(by_id.tolist(), nets.voxel[by_id].tolist(), strict=True):
         nets_by_voxel.setdefault(voxel, []).append(row)
-    voxels = table.voxel[eating]
-    neighbours = sim.neighbour_table[voxels].tolist()
-    for row, voxel, near in zip(eating.tolist(), voxels.tolist(), neighbours, strict=True):
+    for row, voxel, near in zip(eating.tolist(), voxels.tolist(), neighbours.tolist(), strict=True):
         around = [voxel, *[v for v in near if v >= 0]]
         cleared = False
         for v in around:
