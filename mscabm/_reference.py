@@ -474,9 +474,14 @@ def field_mg_pcg(
     max_iterations: int,
     active: np.ndarray | None = None,
     workspace: np.ndarray | None = None,
+    expected_iterations: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """NumPy twin of :func:`mscabm._kernels.field_mg_pcg` (``workspace`` is ignored)."""
-    del workspace
+    """NumPy twin of :func:`mscabm._kernels.field_mg_pcg`.
+
+    ``workspace`` and ``expected_iterations`` (how the compiled kernel groups fields) are
+    ignored: fields are solved one by one.
+    """
+    del workspace, expected_iterations
     n_fields, nz = conc.shape[0], mg.nz
     iterations = np.zeros(n_fields, dtype=np.int64)
     status = np.zeros(n_fields, dtype=np.int64)

@@ -44,7 +44,9 @@ Two exact solvers of the same discrete system:
   neighbours and colours from the column index instead of reading index tables, the fields of
   one set are solved up to four at a time in lockstep, interleaved voxel by voxel (the set's
   coefficients read once for all of them; each field stops where it would alone: 12.5 ->
-  9.7 ms for the 19 fields of a 2 mm plaque at day 20, same bits), and the
+  9.7 ms for the 19 fields of a 2 mm plaque at day 20, same bits; a group goes on until its
+  last field stops, so the fields of a set are grouped in descending order of the iterations
+  they took the step before: 3.06 -> 2.85 ms for the 12 fields of one set at day 60), and the
   hierarchy is built by a compiled kernel into buffers kept between rebuilds (the NumPy build
   serves the other grids); both with the same sums in the same order (same bits). When the
   sets and open rows are those of the last build, only the columns whose coefficients changed
@@ -518,6 +520,7 @@ class FieldSolver:
             source = np.asarray(source, dtype=np.float64)
             if source.shape != expected:
                 raise ValueError(f"source must have shape {expected}, got {source.shape}")
+        previous_iterations = self.last_iterations
         self.last_iterations = np.zeros(self.n_fields, dtype=np.int64)
         if not selected.any():
             return
@@ -560,6 +563,7 @@ class FieldSolver:
             self.max_iterations,
             selected.astype(np.uint8),
             self._mg_workspace(),
+            expected_iterations=previous_iterations,  # group alike fields (same results)
         )
         self.last_iterations = iterations
         if np.any(status == 2):

@@ -577,6 +577,42 @@ def test_mg_pcg_lanes_give_the_field_by_field_bits(monkeypatch, n_fields):
     assert np.diff(groups).max() <= _kernels.FIELDS_MG_LANES and groups[-1] == n_fields
 
 
+def test_mg_pcg_groups_fields_by_expected_iterations_without_changing_results(monkeypatch):
+    """``expected_iterations`` puts the fields of a set into lockstep groups in descending
+    order of the guess (so a group is not carried along by one slow field), and the bits,
+    iterations and statuses are those of the default grouping."""
+    n_fields = 7
+    mg = skin_hierarchy((16, 21), "periodic", n_fields=1, seed=5)
+    mg = mg._replace(coefficient_set=np.array([0, 0, 0, 0, 0, 0, 0], dtype=np.int64))
+    rng = np.random.default_rng(2)
+    n_cols = int(mg.level_cols[0])
+    rhs = rng.uniform(0, 1, (n_fields, mg.nz, n_cols)) ** np.arange(1, n_fields + 1)[
+        :, None, None
+    ]  # fmt: skip
+    rhs[1] = 0.0  # no iteration
+    start = rng.uniform(0, 1, (n_fields, mg.nz, n_cols))
+    seen = []
+    original = _kernels._fields_groups
+
+    def recording(fields, sets, line):
+        seen.append(fields.tolist())
+        return original(fields, sets, line)
+
+    monkeypatch.setattr(_kernels, "_fields_groups", recording)
+    plain = start.copy()
+    plain_result = _kernels.field_mg_pcg(mg, plain, rhs, 1e-10, 200)
+    guess = np.array([1, 5, 2, 5, 9, 0, 2], dtype=np.int64)
+    hinted = start.copy()
+    hinted_result = _kernels.field_mg_pcg(mg, hinted, rhs, 1e-10, 200, expected_iterations=guess)
+    assert seen == [[0, 1, 2, 3, 4, 5, 6], [4, 1, 3, 2, 6, 0, 5]]
+    assert np.array_equal(plain, hinted)
+    for got, want in zip(hinted_result, plain_result, strict=True):
+        assert np.array_equal(got, want)
+    assert len(set(plain_result[0].tolist())) >= 2  # the fields do differ in iterations
+    with pytest.raises(ValueError, match="expected_iterations"):
+        _kernels.field_mg_pcg(mg, start.copy(), rhs, 1e-10, 200, expected_iterations=guess[:3])
+
+
 def test_mg_workspace_has_one_slot_per_thread():
     mg = skin_hierarchy((8, 6), "periodic", n_fields=2)
     shape = _kernels.field_mg_workspace_shape(mg)
