@@ -390,9 +390,8 @@ class FieldSolver:
         scale = self._weight_scale
         tables = self._multigrid_tables()
         # the rows of diffusion and decay that fields use (all of them without sets)
-        used = slice(None) if sets is None else np.unique(sets)
-        if sets is not None and len(used) == len(diffusion):
-            used = slice(None)  # every row (no copy)
+        grouping = None if sets is None else self._set_grouping(sets, len(diffusion))
+        used = slice(None) if grouping is None else grouping[0]
         open_rows = np.flatnonzero(
             (diffusion[used] > 0.0).reshape(-1, nz, diffusion[0].size // nz).any(axis=(0, 2))
         )
@@ -415,14 +414,7 @@ class FieldSolver:
             )
             rows_of = representatives
         else:
-            keys = 2 * sets + self._bottom_fixed
-            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-            order = np.argsort(first, kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            coefficient_set = rank[inverse.ravel()].astype(np.int64)
-            representatives = first[order].astype(np.int64)
-            rows_of = sets[representatives]
+            _, coefficient_set, representatives, rows_of = grouping
         d = diffusion[rows_of, :rows]
         base = 1.0 + self.dt_min * decay[rows_of, :rows]
         base[:, 0] += self._bottom_weight_voxels[representatives]
@@ -473,6 +465,31 @@ class FieldSolver:
             decoupled=decoupled,
             coefficient_set=coefficient_set,
         )
+
+    def _set_grouping(self, sets: np.ndarray, n_rows: int) -> tuple:
+        """How fields given by coefficient rows ``sets`` share hierarchies (kept per ``sets``).
+
+        Returns the rows used (a slice when all are), each field's hierarchy, the first field
+        of each hierarchy and its coefficient row: one hierarchy per row and bottom condition,
+        numbered in order of first field.
+        """
+        key = (sets.tobytes(), n_rows)
+        cached = self._work.get("set_grouping")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        used = np.unique(sets)
+        if len(used) == n_rows:
+            used = slice(None)  # every row (no copy)
+        keys = 2 * sets + self._bottom_fixed
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        coefficient_set = rank[inverse.ravel()].astype(np.int64)
+        representatives = first[order].astype(np.int64)
+        grouping = (used, coefficient_set, representatives, sets[representatives])
+        self._work["set_grouping"] = (key, grouping)
+        return grouping
 
     # ----------------------------------------------------------------------------- stepping
     def step(

@@ -26,14 +26,18 @@ class Table:
     def __init__(self, schema: dict[str, np.dtype | type], capacity: int = 64):
         self.schema = {"id": np.dtype(np.uint64), "alive": np.dtype(bool)}
         self.schema.update({name: np.dtype(dtype) for name, dtype in schema.items()})
-        self.columns = {name: np.zeros(capacity, dtype) for name, dtype in self.schema.items()}
+        clashes = sorted(name for name in self.schema if hasattr(Table, name))
+        if clashes:
+            raise ValueError(f"column names {clashes} clash with Table attributes")
+        self.columns: dict[str, np.ndarray] = {}
+        for name, dtype in self.schema.items():
+            self._set_column(name, np.zeros(capacity, dtype))
         self.next_id = 1
 
-    def __getattr__(self, name: str) -> np.ndarray:
-        columns = self.__dict__.get("columns")
-        if columns is not None and name in columns:
-            return columns[name]
-        raise AttributeError(name)
+    def _set_column(self, name: str, array: np.ndarray) -> None:
+        # each column is also an instance attribute (table.voxel is a plain lookup)
+        self.columns[name] = array
+        self.__dict__[name] = array
 
     @property
     def capacity(self) -> int:
@@ -65,7 +69,7 @@ class Table:
             for name, column in self.columns.items():
                 grown = np.zeros(new_capacity, dtype=column.dtype)
                 grown[:old] = column
-                self.columns[name] = grown
+                self._set_column(name, grown)
             free = np.flatnonzero(~self.columns["alive"])
         rows = free[:n]
         for column in self.columns.values():
@@ -92,9 +96,9 @@ class Table:
     def load_arrays(self, prefix: str, arrays: dict[str, np.ndarray]) -> None:
         """Restore from :meth:`to_arrays` output."""
         for name, dtype in self.schema.items():
-            self.columns[name] = np.ascontiguousarray(
-                arrays[f"{prefix}/{name}"], dtype=dtype
-            ).copy()
+            self._set_column(
+                name, np.ascontiguousarray(arrays[f"{prefix}/{name}"], dtype=dtype).copy()
+            )
         self.next_id = int(arrays[f"{prefix}/next_id"])
 
 
