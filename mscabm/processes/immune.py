@@ -461,18 +461,22 @@ def form_nets(sim: Simulation) -> None:
     table.remove(due)
 
 
-def _still_alive(table, rows: np.ndarray, behaviour: np.ndarray) -> tuple:
-    """The rows sensed at the start of the step that are still alive, with their behaviours."""
+def _still_alive(table, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows sensed at the start of the step that are still alive, and their positions.
+
+    The positions among ``rows`` are the rows of the behaviour matrix to read (reading the
+    few columns needed costs less than copying the matrix).
+    """
     if len(rows) == 0:
-        return rows, behaviour
-    alive = table.alive[rows]
-    return rows[alive], behaviour[alive]
+        return rows, np.zeros(0, dtype=np.int64)
+    positions = np.flatnonzero(table.alive[rows])
+    return rows[positions], positions
 
 
 def fates(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     """NETosis commitment, death, type change, emigration, proliferation (fixed order)."""
     table = sim.state.immune
-    rows, behaviour = _still_alive(table, rows, behaviour)
+    rows, sensed = _still_alive(table, rows)
     if len(rows) == 0:
         return
     dt_h = sim.dt_min / 60.0
@@ -485,7 +489,7 @@ def fates(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     done = np.zeros(len(rows), dtype=bool)
 
     def chance(name: str) -> np.ndarray:
-        return -np.expm1(-np.maximum(behaviour[:, column[name]], 0.0) * dt_h)
+        return -np.expm1(-np.maximum(behaviour[sensed, column[name]], 0.0) * dt_h)
 
     # 1. NETosis commitment (neutrophils not yet committed)
     neutrophil = (types == CellType.NEUTROPHIL) & (table.netosis_left_h[rows] < 0)
@@ -508,7 +512,7 @@ def fates(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
         source = types[these]
         rates = np.where(
             target_codes[source] >= 0,
-            np.maximum(behaviour[these[:, None], target_columns[source]], 0.0),
+            np.maximum(behaviour[sensed[these][:, None], target_columns[source]], 0.0),
             0.0,
         )
         total = rates.sum(axis=1)
@@ -734,10 +738,10 @@ def recruit(sim: Simulation) -> None:
 def move(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     """Hops of every living immune cell (speed from ``motility``, bias from ``chemotaxis``)."""
     table = sim.state.immune
-    rows, behaviour = _still_alive(table, rows, behaviour)
+    rows, sensed = _still_alive(table, rows)
     if len(rows) == 0:
         return
-    speed = np.maximum(behaviour[:, sim.rules.behaviour_index("motility")], 0.0)
+    speed = np.maximum(behaviour[sensed, sim.rules.behaviour_index("motility")], 0.0)
     expected_hops = speed * sim.dt_min / sim.layout.voxel_um
     u = sim.random_stream.uniform(sim.steps, Purpose.IMMUNE_HOPS, CELL, table.id[rows])
     hops = (np.floor(expected_hops) + (u < expected_hops - np.floor(expected_hops))).astype(
@@ -745,7 +749,7 @@ def move(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
     )
     types = table.type[rows]
     hops[(types == CellType.NEUTROPHIL) & (table.netosis_left_h[rows] >= 0)] = 0
-    bias = np.clip(behaviour[:, sim.rules.behaviour_index("chemotaxis")], 0.0, 1.0)
+    bias = np.clip(behaviour[sensed, sim.rules.behaviour_index("chemotaxis")], 0.0, 1.0)
     follow = sim.chemotaxis_field_row[types - FIRST_IMMUNE_CODE]
     moving = hops > 0
     if not np.any(moving):
