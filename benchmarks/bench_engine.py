@@ -31,6 +31,7 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
+import platform
 import resource
 import sys
 import time
@@ -46,6 +47,24 @@ from mscabm import _kernels
 from mscabm.engine import Simulation
 
 MESA_TARGET = 50.0
+
+
+def host_cpu() -> str:
+    """The CPU model and its widest vector extension (timings differ from host to host)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+            if flags and model:
+                break
+    except OSError:
+        pass
+    vector = next((f for f in ("avx512f", "avx2", "avx") if f in flags), None)
+    return f"{model}, {os.cpu_count()} logical CPUs" + (f", {vector}" if vector else "")
 
 
 def peak_rss_mb() -> float:
@@ -208,7 +227,8 @@ def main() -> int:
     parser.add_argument("--parts", default="a,b,c,d", help="tables to run (default a,b,c,d)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    results: dict = {"omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    results: dict = {"omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "host": host_cpu()}
+    print(f"host: {results['host']}; OMP_NUM_THREADS={results['omp_num_threads']}")
 
     if "a" in parts:
         print("(a) field solver, one 6-minute step, one thread")
