@@ -308,4 +308,8 @@ class RandomStream:
         if len(shape) != 1:
             raise ValueError(f"permutation needs one-dimensional ids, got shape {shape}")
         keys = _kernels.hash_keys(self.seed, step, purpose, kind, flat, 0)
-        return np.lexsort((flat, keys)).astype(np.int64)
+        order = np.argsort(keys)  # a third of the lexsort's time; equal keys go to the lexsort
+        ranked = keys[order]
+        if np.any(ranked[1:] == ranked[:-1]):
+            order = np.lexsort((flat, keys))
+        return order.astype(np.int64)
