@@ -26,7 +26,8 @@ class Table:
     def __init__(self, schema: dict[str, np.dtype | type], capacity: int = 64):
         self.schema = {"id": np.dtype(np.uint64), "alive": np.dtype(bool)}
         self.schema.update({name: np.dtype(dtype) for name, dtype in schema.items()})
-        clashes = sorted(name for name in self.schema if hasattr(Table, name))
+        reserved = {"schema", "columns", "next_id"}  # the table's own instance attributes
+        clashes = sorted(name for name in self.schema if name in reserved or hasattr(Table, name))
         if clashes:
             raise ValueError(f"column names {clashes} clash with Table attributes")
         self.columns: dict[str, np.ndarray] = {}

@@ -141,6 +141,24 @@ def test_air_holds_no_cytokine_when_the_surface_moves():
         assert not np.any(field_map.ravel()[air])
 
 
+def test_table_columns_are_attributes_through_growth_and_reload():
+    """A column read as an attribute is the stored column, after the table grows and after it
+    is restored; a column may not take the name of a table attribute."""
+    from mscabm.state import Table
+
+    table = Table({"voxel": np.int64}, capacity=2)
+    rows = table.add(5, voxel=np.arange(5))  # grows past the capacity of 2
+    assert table.capacity >= 5 and table.voxel is table.columns["voxel"]
+    assert table.voxel[rows].tolist() == [0, 1, 2, 3, 4]
+    table.voxel[rows[0]] = 9  # writes through the attribute reach the column
+    copy = Table({"voxel": np.int64})
+    copy.load_arrays("t", table.to_arrays("t"))
+    assert copy.voxel is copy.columns["voxel"] and copy.voxel[rows[0]] == 9
+    for name in ("next_id", "rows", "capacity", "columns"):
+        with pytest.raises(ValueError, match="clash"):
+            Table({name: np.int64})
+
+
 def test_simulation_is_a_mesa_model_with_time_in_days():
     import mesa
 
