@@ -820,7 +820,7 @@ def _load(
             else ""
         )
         raise ScenarioError(
-            message + more, file=file, line=line, key=".".join(map(str, loc))
+            message + more, file=file, line=line, key=_key_in_file(loc, marks, file)
         ) from None
     shortened = duration_days is not None
     _check_names(scenario, marks, file_name, merged_to_user, shortened, stored)
@@ -878,7 +878,27 @@ def _check_disabled_rules(
 
 def _fail(message: str, loc: tuple, marks: Marks, file_name: str) -> ScenarioError:
     file, line = _line_of(loc, marks, file_name)
-    return ScenarioError(message, file=file, line=line, key=".".join(map(str, loc)))
+    return ScenarioError(message, file=file, line=line, key=_key_in_file(loc, marks, file))
+
+
+def _key_in_file(loc: tuple, marks: Marks, file: str) -> str:
+    """The dotted key of ``loc`` as it reads in ``file``.
+
+    A scenario's events come after those of the scenario it extends; an event is named by
+    its position in its own file's list (``events.0``), not in the merged one.
+    """
+    if len(loc) > 1 and loc[0] == "events" and isinstance(loc[1], int):
+        first = min(
+            (
+                key[1]
+                for key, mark in marks.items()
+                if len(key) == 2 and key[0] == "events" and isinstance(key[1], int)
+                and mark[0] == file
+            ),
+            default=0,
+        )  # fmt: skip
+        loc = ("events", loc[1] - first, *loc[2:])
+    return ".".join(map(str, loc))
 
 
 #: Event kinds whose target is always the same word.

@@ -405,6 +405,27 @@ def test_bad_scenario_gives_one_clear_message_and_exit_2(tmp_path, case):
     assert "Traceback" not in result.output
 
 
+def test_an_event_of_a_scenario_that_extends_another_is_named_by_its_place_in_its_file(tmp_path):
+    """imq_mouse has two events; the child's second one is events.1 of the child's file (it
+    is the fourth of the merged list), on the child's line."""
+    path = write(
+        tmp_path,
+        "child.yaml",
+        """
+        extends: imq_mouse
+        events:
+          - {day: 2, kind: deplete, target: tregs}
+          - {day: 3, kind: deplete, target: nonsense}
+        """,
+    )
+    assert len(load_scenario("imq_mouse").events) == 2
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    error = caught.value
+    assert error.key == "events.1.target" and error.file == str(path)
+    assert path.read_text().splitlines()[error.line - 1].strip().endswith("target: nonsense}")
+
+
 def test_disabling_a_rule_that_does_not_exist_lists_the_rules_there_are(tmp_path):
     """The message names the rules on that behaviour, brackets and all on the console."""
     path = write(
