@@ -65,6 +65,19 @@ def _check_array(
     return array
 
 
+def _order_by_keys(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Positions that sort by ``keys``, ties by ``ids``, then by position (hash orders).
+
+    An argsort of the keys (a seventh of the lexsort's time at 2,800 uint64 keys); the
+    lexsort only when a key repeats, where the order of the ties matters.
+    """
+    order = np.argsort(keys)
+    ranked = keys[order]
+    if np.any(ranked[1:] == ranked[:-1]):
+        order = np.lexsort((ids, keys))
+    return order
+
+
 def _check_int(name: str, value: object, low: int, end: int) -> int:
     """Return ``value`` as a Python int if it is an integer in ``[low, end)``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -1999,11 +2012,7 @@ def mobile_walk(
         ids = np.ascontiguousarray(cell_id[active])
         priority = np.empty(active.shape[0], dtype=np.uint64)
         _rng_ext.hash_keys(seed, step, _PURPOSE_MOVE_ORDER, _KIND_CELL, ids, r, priority)
-        by_priority = np.argsort(priority)  # 7x faster than the lexsort, which settles ties
-        ranked = priority[by_priority]
-        if np.any(ranked[1:] == ranked[:-1]):
-            by_priority = np.lexsort((active, ids, priority))
-        orders.append(active[by_priority])
+        orders.append(active[_order_by_keys(priority, ids)])  # active ascends: ties by row
     order = np.concatenate(orders) if orders else np.empty(0, dtype=np.int64)
     order_round = np.repeat(
         np.arange(n_rounds, dtype=np.uint32), [part.shape[0] for part in orders]

@@ -346,6 +346,13 @@ class Simulation(mesa.Model):
                 )
         self.lymph_node_dc_arrivals += 1
 
+    def lymph_node_ready(self) -> list[tuple[int, str, float]]:
+        """Take the primed cells whose delay has passed off the lymph-node queue, in order."""
+        n_ready = bisect.bisect_right(self.lymph_node_queue, self.steps, key=_ready_step)
+        ready = self.lymph_node_queue[:n_ready]
+        del self.lymph_node_queue[:n_ready]
+        return ready
+
     def _signals(
         self, table: Table, rows: np.ndarray, cell_type: int, counts: np.ndarray | None = None
     ) -> np.ndarray:

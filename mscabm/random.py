@@ -308,8 +308,4 @@ class RandomStream:
         if len(shape) != 1:
             raise ValueError(f"permutation needs one-dimensional ids, got shape {shape}")
         keys = _kernels.hash_keys(self.seed, step, purpose, kind, flat, 0)
-        order = np.argsort(keys)  # a third of the lexsort's time; equal keys go to the lexsort
-        ranked = keys[order]
-        if np.any(ranked[1:] == ranked[:-1]):
-            order = np.lexsort((flat, keys))
-        return order.astype(np.int64)
+        return _kernels._order_by_keys(keys, flat).astype(np.int64)

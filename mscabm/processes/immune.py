@@ -54,7 +54,6 @@ hold, so a NET can only return IL-17A that was made by others.
 
 from __future__ import annotations
 
-import bisect
 import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -776,12 +775,9 @@ def move(sim: Simulation, rows: np.ndarray, behaviour: np.ndarray) -> None:
 def lymph_node_and_inducer(sim: Simulation) -> None:
     """Primed cells join the circulation after their delay; circulation and inducer decay."""
     dt_days = sim.dt_min / 1440.0
-    queue = sim.lymph_node_queue  # in order of ready step: the ready ones lead
-    n_ready = bisect.bisect_right(queue, sim.steps, key=lambda item: item[0])
-    for _, type_name, count in queue[:n_ready]:
+    for _, type_name, count in sim.lymph_node_ready():
         if type_name not in sim.depleted_types:
             sim.circulating[type_name] = sim.circulating.get(type_name, 0.0) + count
-    del queue[:n_ready]
     factor = np.exp(-LN2 * dt_days / sim.spec.immune.lymph_node.circulation_half_life_days)
     for type_name in sim.circulating:
         sim.circulating[type_name] *= float(factor)
